@@ -1,0 +1,43 @@
+//! Pure price types and rules of pricesync. No I/O lives here.
+//!
+//! This crate owns what a price *is* and the rules about it:
+//! - identifiers ([`ProviderId`], [`ModelId`]);
+//! - exact prices ([`UsdPerUnit`], never a float), [`Meter`]s and
+//!   long-context bands ([`PriceComponent::min_prompt_tokens`]);
+//! - the one place that converts provider units to the canonical
+//!   "USD per single unit" ([`PriceUnit`]);
+//! - validation of a fetched list with magnitude bounds that catch unit
+//!   mix-ups ([`ValidationPolicy`], [`SkipReason`]);
+//! - the diff of a stored list against a fetched one ([`diff_price_lists`]),
+//!   with the shrink guard that refuses mass removals;
+//! - the states of a sync job ([`JobState`]).
+//!
+//! Every constructor that takes outside data returns a `Result`; nothing in
+//! this crate panics on bad input.
+
+mod diff;
+mod ids;
+mod job;
+mod offering;
+mod price;
+mod units;
+mod validation;
+
+pub use diff::{
+    apply_diff, component_diff, diff_price_lists, ComponentChange, ModelChange, PriceDiff,
+    ShrinkGuard, SuppressedRemoval,
+};
+pub use ids::{IdError, ModelId, ProviderId};
+pub use job::{JobState, ParseStateError, ProviderRunStatus};
+pub use offering::{
+    ModelOffering, ModelStatus, OfferingError, PriceSource, PricingKind, StoredOffering,
+};
+pub use price::{ComponentKey, Meter, MeterUnit, PriceComponent, PriceError, UsdPerUnit};
+pub use units::{parse_decimal, scale_down, PriceUnit, UnitError};
+pub use validation::{
+    validate_offering, validate_price_list, MagnitudeBounds, RawOffering, RawPricing, SkipReason,
+    SkippedModel, ValidatedList, ValidationPolicy,
+};
+
+/// Re-exported so users of the domain name the same decimal type.
+pub use rust_decimal::Decimal;

@@ -1,0 +1,377 @@
+//! A model as one provider offers it, with its pricing.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ComponentKey, ModelId, PriceComponent};
+
+/// How a model is priced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PricingKind {
+    /// Priced per unit; at least one component is non-zero.
+    Metered,
+    /// Every component is zero.
+    Free,
+    /// The price varies per request (OpenRouter's `"-1"`, routers such as
+    /// `openrouter/auto`). There is no number to do arithmetic with.
+    Dynamic,
+    /// Billed by a subscription plan, not per unit (Featherless).
+    Subscription,
+    /// The provider lists the model without a price.
+    Unknown,
+}
+
+impl PricingKind {
+    /// Every kind.
+    pub const ALL: [PricingKind; 5] = [
+        PricingKind::Metered,
+        PricingKind::Free,
+        PricingKind::Dynamic,
+        PricingKind::Subscription,
+        PricingKind::Unknown,
+    ];
+
+    /// The name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PricingKind::Metered => "metered",
+            PricingKind::Free => "free",
+            PricingKind::Dynamic => "dynamic",
+            PricingKind::Subscription => "subscription",
+            PricingKind::Unknown => "unknown",
+        }
+    }
+
+    /// Whether a model of this kind carries price components.
+    pub fn has_components(self) -> bool {
+        matches!(self, PricingKind::Metered | PricingKind::Free)
+    }
+}
+
+impl FromStr for PricingKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        PricingKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == text)
+            .ok_or_else(|| format!("unknown pricing kind {text:?}"))
+    }
+}
+
+impl fmt::Display for PricingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a price came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PriceSource {
+    /// The provider's API.
+    Api,
+    /// A maintained price table (providers without a price API).
+    Manual,
+}
+
+impl PriceSource {
+    /// The name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PriceSource::Api => "api",
+            PriceSource::Manual => "manual",
+        }
+    }
+}
+
+impl FromStr for PriceSource {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "api" => Ok(PriceSource::Api),
+            "manual" => Ok(PriceSource::Manual),
+            other => Err(format!("unknown price source {other:?}")),
+        }
+    }
+}
+
+/// Whether a stored model is still offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelStatus {
+    /// In the provider's latest list.
+    Active,
+    /// Missing from the provider's list; kept with its last prices and history.
+    Removed,
+}
+
+impl ModelStatus {
+    /// The name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelStatus::Active => "active",
+            ModelStatus::Removed => "removed",
+        }
+    }
+}
+
+impl FromStr for ModelStatus {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "active" => Ok(ModelStatus::Active),
+            "removed" => Ok(ModelStatus::Removed),
+            other => Err(format!(
+                "unknown model status {other:?}; known: active, removed"
+            )),
+        }
+    }
+}
+
+/// Why an offering could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OfferingError {
+    /// A metered model needs at least one price component.
+    #[error("a metered model needs at least one price component")]
+    NoComponents,
+    /// Two components share a meter and band.
+    #[error("two prices for {} from {} prompt tokens", .0.meter, .0.min_prompt_tokens)]
+    DuplicateComponent(ComponentKey),
+    /// Only metered and free models carry components.
+    #[error("a {0} model carries no price components")]
+    KindWithoutComponents(PricingKind),
+}
+
+/// A model as one provider offers it. The pricing kind and the components
+/// agree by construction: metered and free models have components (free
+/// ones all zero), the other kinds have none. Components are sorted by key
+/// and unique.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelOffering {
+    model_id: ModelId,
+    /// Human-readable name, when the provider gives one.
+    pub display_name: Option<String>,
+    /// Context window in tokens, when known.
+    pub context_length: Option<u64>,
+    /// Where the price came from.
+    pub source: PriceSource,
+    pricing_kind: PricingKind,
+    components: Vec<PriceComponent>,
+}
+
+impl ModelOffering {
+    /// A model priced per unit. The kind is [`PricingKind::Free`] when every
+    /// component is zero, else [`PricingKind::Metered`].
+    pub fn metered(
+        model_id: ModelId,
+        mut components: Vec<PriceComponent>,
+    ) -> Result<Self, OfferingError> {
+        if components.is_empty() {
+            return Err(OfferingError::NoComponents);
+        }
+        components.sort_by_key(PriceComponent::key);
+        if let Some(pair) = components.windows(2).find(|w| w[0].key() == w[1].key()) {
+            return Err(OfferingError::DuplicateComponent(pair[0].key()));
+        }
+        let pricing_kind = if components.iter().all(|c| c.usd_per_unit.is_zero()) {
+            PricingKind::Free
+        } else {
+            PricingKind::Metered
+        };
+        Ok(Self {
+            model_id,
+            display_name: None,
+            context_length: None,
+            source: PriceSource::Api,
+            pricing_kind,
+            components,
+        })
+    }
+
+    /// A model without per-unit prices: dynamic, subscription or unknown.
+    pub fn unpriced(model_id: ModelId, kind: PricingKind) -> Result<Self, OfferingError> {
+        if kind.has_components() {
+            return Err(OfferingError::NoComponents);
+        }
+        Ok(Self {
+            model_id,
+            display_name: None,
+            context_length: None,
+            source: PriceSource::Api,
+            pricing_kind: kind,
+            components: Vec::new(),
+        })
+    }
+
+    /// Rebuilds an offering from stored parts, checking that kind and
+    /// components agree. Magnitude bounds are not re-checked: they guard
+    /// what comes in, not what was accepted under an earlier policy.
+    pub fn from_parts(
+        model_id: ModelId,
+        kind: PricingKind,
+        components: Vec<PriceComponent>,
+    ) -> Result<Self, OfferingError> {
+        if kind.has_components() {
+            // Free versus metered follows the numbers, not the stored label.
+            Self::metered(model_id, components)
+        } else if components.is_empty() {
+            Self::unpriced(model_id, kind)
+        } else {
+            Err(OfferingError::KindWithoutComponents(kind))
+        }
+    }
+
+    /// Sets the display name.
+    pub fn with_display_name(mut self, name: Option<String>) -> Self {
+        self.display_name = name;
+        self
+    }
+
+    /// Sets the context length.
+    pub fn with_context_length(mut self, tokens: Option<u64>) -> Self {
+        self.context_length = tokens;
+        self
+    }
+
+    /// Sets the price source.
+    pub fn with_source(mut self, source: PriceSource) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// The provider's id of the model.
+    pub fn model_id(&self) -> &ModelId {
+        &self.model_id
+    }
+
+    /// How the model is priced.
+    pub fn pricing_kind(&self) -> PricingKind {
+        self.pricing_kind
+    }
+
+    /// The price components, sorted by key.
+    pub fn components(&self) -> &[PriceComponent] {
+        &self.components
+    }
+
+    /// The component for a key, if any.
+    pub fn component(&self, key: ComponentKey) -> Option<&PriceComponent> {
+        self.components
+            .binary_search_by_key(&key, PriceComponent::key)
+            .ok()
+            .map(|i| &self.components[i])
+    }
+
+    /// Whether the prices (kind and every component) are exactly equal.
+    pub fn same_prices(&self, other: &Self) -> bool {
+        self.pricing_kind == other.pricing_kind && self.components == other.components
+    }
+
+    /// Whether the descriptive fields (name, context, source) are equal.
+    pub fn same_metadata(&self, other: &Self) -> bool {
+        self.display_name == other.display_name
+            && self.context_length == other.context_length
+            && self.source == other.source
+    }
+}
+
+/// A model as stored: its last known offering and whether it is still listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOffering {
+    /// The last known offering (for a removed model, its prices when it was
+    /// removed).
+    pub offering: ModelOffering,
+    /// Active or removed.
+    pub status: ModelStatus,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Meter, UsdPerUnit};
+
+    fn id(text: &str) -> ModelId {
+        ModelId::parse(text).expect("test id")
+    }
+
+    fn price(meter: Meter, text: &str) -> PriceComponent {
+        PriceComponent::base(meter, text.parse::<UsdPerUnit>().expect("test price"))
+    }
+
+    #[test]
+    fn kind_follows_the_components() {
+        let free = ModelOffering::metered(
+            id("a:free"),
+            vec![
+                price(Meter::InputTokens, "0"),
+                price(Meter::OutputTokens, "0"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(free.pricing_kind(), PricingKind::Free);
+        let paid = ModelOffering::metered(
+            id("a"),
+            vec![
+                price(Meter::OutputTokens, "0.000015"),
+                price(Meter::InputTokens, "0"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(paid.pricing_kind(), PricingKind::Metered);
+        assert_eq!(
+            paid.components()[0].meter,
+            Meter::InputTokens,
+            "sorted by key"
+        );
+    }
+
+    #[test]
+    fn invalid_combinations_are_refused() {
+        assert_eq!(
+            ModelOffering::metered(id("a"), vec![]),
+            Err(OfferingError::NoComponents)
+        );
+        let dup = ModelOffering::metered(
+            id("a"),
+            vec![
+                price(Meter::InputTokens, "1"),
+                price(Meter::InputTokens, "2"),
+            ],
+        );
+        assert!(matches!(dup, Err(OfferingError::DuplicateComponent(_))));
+        assert!(ModelOffering::unpriced(id("a"), PricingKind::Metered).is_err());
+        assert_eq!(
+            ModelOffering::from_parts(
+                id("a"),
+                PricingKind::Dynamic,
+                vec![price(Meter::InputTokens, "1")]
+            ),
+            Err(OfferingError::KindWithoutComponents(PricingKind::Dynamic))
+        );
+    }
+
+    #[test]
+    fn bands_are_separate_components() {
+        let mut band = price(Meter::InputTokens, "0.000006");
+        band.min_prompt_tokens = 200_000;
+        let offering = ModelOffering::metered(
+            id("anthropic/claude-sonnet-4.5"),
+            vec![band, price(Meter::InputTokens, "0.000003")],
+        )
+        .expect("valid");
+        let key = ComponentKey {
+            meter: Meter::InputTokens,
+            min_prompt_tokens: 200_000,
+        };
+        assert_eq!(
+            offering.component(key).map(|c| c.usd_per_unit),
+            Some(band.usd_per_unit)
+        );
+    }
+}
