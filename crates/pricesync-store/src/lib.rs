@@ -1,1 +1,30 @@
-//! placeholder
+//! The pricesync repository: prices, history, jobs, leases and schedules on
+//! PostgreSQL (diesel-async + deadpool) or SQLite (diesel-async's
+//! `SyncConnectionWrapper`) behind one API, [`Store`].
+//!
+//! The backend is chosen by the database URL's scheme ([`DatabaseUrl`]).
+//! One [`schema`] serves both; PostgreSQL gets native `uuid`, `timestamptz`
+//! and `numeric` columns, SQLite text ([`sql_types`]). Migrations are
+//! embedded ([`POSTGRES_MIGRATIONS`], [`SQLITE_MIGRATIONS`]) and run by
+//! [`Store::migrate`]. Every time the store compares or records comes from
+//! the database clock ([`sql_types::DbNow`]).
+//!
+//! Price writes are batched: a provider's list is loaded in one query
+//! ([`Store::load_provider_prices`]), diffed in memory by
+//! `pricesync_domain::diff_price_lists`, and written by
+//! [`Store::apply_price_diff`] in one transaction with multi-row statements of
+//! at most [`MAX_ROWS_PER_STATEMENT`] rows.
+
+mod batch;
+mod config;
+mod error;
+mod prices;
+mod reads;
+pub mod schema;
+pub mod sql_types;
+mod store;
+
+pub use config::{DatabaseUrl, PoolConfig, DEFAULT_DATABASE_URL};
+pub use error::{StoreError, StoreResult};
+pub use prices::{WriteReport, MAX_ROWS_PER_STATEMENT};
+pub use store::{BackendKind, PoolStatus, Store, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};

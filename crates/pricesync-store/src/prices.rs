@@ -1,0 +1,509 @@
+//! Loading a provider's stored prices and writing a diff, batched.
+
+use std::collections::{BTreeMap, HashMap};
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use pricesync_domain::{
+    ComponentChange, Meter, ModelId, ModelOffering, ModelStatus, PriceComponent,
+    PriceDiff, PriceSource, PricingKind, ProviderId, StoredOffering, UsdPerUnit,
+};
+use uuid::Uuid;
+
+use crate::schema::{model_prices, models};
+use crate::batch::{binds, BatchInsert, InsertRow, Upsert};
+use crate::sql_types::{DbDecimal, DbNow, DbUuid, SqlDecimal, SqlUuid};
+use diesel::backend::Backend;
+use diesel::query_builder::AstPass;
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text};
+use crate::store::on_conn;
+use crate::{Store, StoreError, StoreResult};
+
+/// The most rows one INSERT, UPDATE or DELETE carries. Keeps every statement
+/// well under PostgreSQL's 65,535 and SQLite's 32,766 bind parameters.
+pub const MAX_ROWS_PER_STATEMENT: usize = 1000;
+
+/// What [`Store::apply_price_diff`] wrote, row by row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WriteReport {
+    /// New rows in `models`.
+    pub models_inserted: usize,
+    /// Rows of `models` updated (prices, kind, metadata or reactivation).
+    pub models_updated: usize,
+    /// Rows of `models` marked removed.
+    pub models_removed: usize,
+    /// Rows of `model_prices` inserted or updated.
+    pub prices_written: usize,
+    /// Rows of `model_prices` deleted.
+    pub prices_deleted: usize,
+    /// Rows of `model_pricing_history` inserted.
+    pub history_rows: usize,
+}
+
+impl WriteReport {
+    /// Every row written, all tables together.
+    pub fn rows_written(&self) -> usize {
+        self.models_inserted
+            + self.models_updated
+            + self.models_removed
+            + self.prices_written
+            + self.prices_deleted
+            + self.history_rows
+    }
+}
+
+struct NewModel<'a> {
+    id: SqlUuid,
+    provider: &'a str,
+    provider_model_id: &'a str,
+    display_name: Option<&'a str>,
+    pricing_kind: &'static str,
+    status: &'static str,
+    source: &'static str,
+    context_length: Option<i64>,
+    last_sync_id: Option<SqlUuid>,
+}
+
+struct NewPrice {
+    model_id: SqlUuid,
+    meter: &'static str,
+    min_prompt_tokens: i64,
+    usd_per_unit: SqlDecimal,
+}
+
+struct NewHistory {
+    model_id: SqlUuid,
+    meter: &'static str,
+    min_prompt_tokens: i64,
+    change: &'static str,
+    old_usd_per_unit: Option<SqlDecimal>,
+    new_usd_per_unit: Option<SqlDecimal>,
+    sync_id: Option<SqlUuid>,
+}
+
+impl<'a, DB> InsertRow<DB> for NewModel<'a>
+where
+    DB: Backend + HasSqlType<DbUuid>,
+    SqlUuid: ToSql<DbUuid, DB>,
+    str: ToSql<Text, DB>,
+    Option<&'a str>: ToSql<Nullable<Text>, DB>,
+    Option<i64>: ToSql<Nullable<BigInt>, DB>,
+    Option<SqlUuid>: ToSql<Nullable<DbUuid>, DB>,
+{
+    const TABLE: &'static str = "models";
+    const COLUMNS: &'static str = "id, provider, provider_model_id, display_name, pricing_kind, \
+        status, source, context_length, last_sync_id";
+    fn walk<'b>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        binds!(out;
+            DbUuid => &self.id,
+            Text => self.provider,
+            Text => self.provider_model_id,
+            Nullable<Text> => &self.display_name,
+            Text => self.pricing_kind,
+            Text => self.status,
+            Text => self.source,
+            Nullable<BigInt> => &self.context_length,
+            Nullable<DbUuid> => &self.last_sync_id,
+        )
+    }
+}
+
+impl<DB> InsertRow<DB> for NewPrice
+where
+    DB: Backend + HasSqlType<DbUuid> + HasSqlType<DbDecimal>,
+    SqlUuid: ToSql<DbUuid, DB>,
+    str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+    SqlDecimal: ToSql<DbDecimal, DB>,
+{
+    const TABLE: &'static str = "model_prices";
+    const COLUMNS: &'static str = "model_id, meter, min_prompt_tokens, usd_per_unit";
+    fn walk<'b>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        binds!(out;
+            DbUuid => &self.model_id,
+            Text => self.meter,
+            BigInt => &self.min_prompt_tokens,
+            DbDecimal => &self.usd_per_unit,
+        )
+    }
+}
+
+impl<DB> InsertRow<DB> for NewHistory
+where
+    DB: Backend + HasSqlType<DbUuid> + HasSqlType<DbDecimal>,
+    SqlUuid: ToSql<DbUuid, DB>,
+    str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+    Option<SqlDecimal>: ToSql<Nullable<DbDecimal>, DB>,
+    Option<SqlUuid>: ToSql<Nullable<DbUuid>, DB>,
+{
+    const TABLE: &'static str = "model_pricing_history";
+    const COLUMNS: &'static str = "model_id, meter, min_prompt_tokens, change, \
+        old_usd_per_unit, new_usd_per_unit, sync_id";
+    fn walk<'b>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        binds!(out;
+            DbUuid => &self.model_id,
+            Text => self.meter,
+            BigInt => &self.min_prompt_tokens,
+            Text => self.change,
+            Nullable<DbDecimal> => &self.old_usd_per_unit,
+            Nullable<DbDecimal> => &self.new_usd_per_unit,
+            Nullable<DbUuid> => &self.sync_id,
+        )
+    }
+}
+
+fn to_i64(value: u64, what: &str) -> StoreResult<i64> {
+    i64::try_from(value)
+        .map_err(|_| StoreError::InvalidArgument(format!("{what} {value} does not fit the database")))
+}
+
+/// Every row a diff writes, with database ids resolved.
+#[derive(Default)]
+struct WriteRows<'a> {
+    new_models: Vec<NewModel<'a>>,
+    changed_models: Vec<NewModel<'a>>,
+    removed_models: Vec<SqlUuid>,
+    /// Reactivated models: their old components are replaced whole.
+    replace_prices_of: Vec<SqlUuid>,
+    /// Components that disappeared from a still-listed model, by key.
+    delete_prices: BTreeMap<(&'static str, i64), Vec<SqlUuid>>,
+    upsert_prices: Vec<NewPrice>,
+    history: Vec<NewHistory>,
+}
+
+impl<'a> WriteRows<'a> {
+    fn model_row(
+        id: Uuid,
+        provider: &'a ProviderId,
+        offering: &'a ModelOffering,
+        sync_id: Option<Uuid>,
+    ) -> StoreResult<NewModel<'a>> {
+        Ok(NewModel {
+            id: SqlUuid(id),
+            provider: provider.as_str(),
+            provider_model_id: offering.model_id().as_str(),
+            display_name: offering.display_name.as_deref(),
+            pricing_kind: offering.pricing_kind().as_str(),
+            status: ModelStatus::Active.as_str(),
+            source: offering.source.as_str(),
+            context_length: offering
+                .context_length
+                .map(|n| to_i64(n, "context length"))
+                .transpose()?,
+            last_sync_id: sync_id.map(SqlUuid),
+        })
+    }
+
+    fn price_row(model_id: Uuid, component: &PriceComponent) -> StoreResult<NewPrice> {
+        Ok(NewPrice {
+            model_id: SqlUuid(model_id),
+            meter: component.meter.as_str(),
+            min_prompt_tokens: to_i64(component.min_prompt_tokens, "min_prompt_tokens")?,
+            usd_per_unit: SqlDecimal(component.usd_per_unit.value()),
+        })
+    }
+
+    fn history_row(
+        model_id: Uuid,
+        change: &ComponentChange,
+        sync_id: Option<Uuid>,
+    ) -> StoreResult<NewHistory> {
+        let (kind, key, old, new) = match change {
+            ComponentChange::Added(c) => ("added", c.key(), None, Some(c.usd_per_unit.value())),
+            ComponentChange::Changed { old, new } => (
+                "changed",
+                new.key(),
+                Some(old.usd_per_unit.value()),
+                Some(new.usd_per_unit.value()),
+            ),
+            ComponentChange::Removed(c) => {
+                ("removed", c.key(), Some(c.usd_per_unit.value()), None)
+            }
+        };
+        Ok(NewHistory {
+            model_id: SqlUuid(model_id),
+            meter: key.meter.as_str(),
+            min_prompt_tokens: to_i64(key.min_prompt_tokens, "min_prompt_tokens")?,
+            change: kind,
+            old_usd_per_unit: old.map(SqlDecimal),
+            new_usd_per_unit: new.map(SqlDecimal),
+            sync_id: sync_id.map(SqlUuid),
+        })
+    }
+
+    /// Builds the rows; `ids` maps the model ids of updated, reactivated and
+    /// removed models to their database ids.
+    fn build(
+        provider: &'a ProviderId,
+        diff: &'a PriceDiff,
+        sync_id: Option<Uuid>,
+        ids: &HashMap<String, Uuid>,
+    ) -> StoreResult<Self> {
+        let id_of = |model: &ModelId| {
+            ids.get(model.as_str()).copied().ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "model {model} of {provider} was loaded but is no longer stored; was it deleted during the sync?"
+                ))
+            })
+        };
+        let mut rows = WriteRows::default();
+        for offering in &diff.added {
+            let id = Uuid::now_v7();
+            rows.new_models.push(Self::model_row(id, provider, offering, sync_id)?);
+            for component in offering.components() {
+                rows.upsert_prices.push(Self::price_row(id, component)?);
+                rows.history.push(Self::history_row(
+                    id,
+                    &ComponentChange::Added(*component),
+                    sync_id,
+                )?);
+            }
+        }
+        for change in &diff.reactivated {
+            let id = id_of(change.after.model_id())?;
+            rows.changed_models.push(Self::model_row(id, provider, &change.after, sync_id)?);
+            rows.replace_prices_of.push(SqlUuid(id));
+            for component in change.after.components() {
+                rows.upsert_prices.push(Self::price_row(id, component)?);
+            }
+            for component_change in &change.components {
+                rows.history.push(Self::history_row(id, component_change, sync_id)?);
+            }
+        }
+        for change in &diff.updated {
+            let id = id_of(change.after.model_id())?;
+            rows.changed_models.push(Self::model_row(id, provider, &change.after, sync_id)?);
+            for component_change in &change.components {
+                match component_change {
+                    ComponentChange::Added(c) | ComponentChange::Changed { new: c, .. } => {
+                        rows.upsert_prices.push(Self::price_row(id, c)?);
+                    }
+                    ComponentChange::Removed(c) => rows
+                        .delete_prices
+                        .entry((
+                            c.meter.as_str(),
+                            to_i64(c.min_prompt_tokens, "min_prompt_tokens")?,
+                        ))
+                        .or_default()
+                        .push(SqlUuid(id)),
+                }
+                rows.history.push(Self::history_row(id, component_change, sync_id)?);
+            }
+        }
+        for offering in &diff.removed {
+            let id = id_of(offering.model_id())?;
+            rows.removed_models.push(SqlUuid(id));
+            for component in offering.components() {
+                rows.history.push(Self::history_row(
+                    id,
+                    &ComponentChange::Removed(*component),
+                    sync_id,
+                )?);
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// An updated or reactivated model keeps its id and first-seen time.
+const MODEL_UPSERT: Upsert = Upsert {
+    target: "id",
+    set_from_new: &[
+        "display_name",
+        "pricing_kind",
+        "status",
+        "source",
+        "context_length",
+        "last_sync_id",
+    ],
+    set_sql: "removed_at = NULL",
+    touch: Some("updated_at"),
+};
+
+const PRICE_UPSERT: Upsert = Upsert {
+    target: "model_id, meter, min_prompt_tokens",
+    set_from_new: &["usd_per_unit"],
+    set_sql: "",
+    touch: Some("updated_at"),
+};
+
+/// The model ids whose database ids a diff needs.
+fn existing_model_ids(diff: &PriceDiff) -> Vec<&str> {
+    diff.reactivated
+        .iter()
+        .chain(&diff.updated)
+        .map(|c| c.after.model_id().as_str())
+        .chain(diff.removed.iter().map(|o| o.model_id().as_str()))
+        .collect()
+}
+
+type ModelColumns = (String, Option<String>, String, String, String, Option<i64>);
+type PriceColumns = (String, i64, SqlDecimal);
+
+/// Rebuilds a stored offering from its row and its price rows.
+pub(crate) fn stored_offering(
+    provider: &str,
+    model: ModelColumns,
+    prices: Vec<PriceColumns>,
+) -> StoreResult<StoredOffering> {
+    let (model_id, display_name, kind, status, source, context_length) = model;
+    let corrupt = |what: String| StoreError::Corrupt(format!("model {provider}/{model_id}: {what}"));
+    let id = ModelId::parse(&model_id).map_err(|e| corrupt(e.to_string()))?;
+    let kind: PricingKind = kind.parse().map_err(corrupt)?;
+    let status: ModelStatus = status.parse().map_err(corrupt)?;
+    let source: PriceSource = source.parse().map_err(corrupt)?;
+    let components = prices
+        .into_iter()
+        .map(|(meter, min_prompt_tokens, usd)| {
+            Ok(PriceComponent {
+                meter: meter.parse::<Meter>().map_err(corrupt)?,
+                min_prompt_tokens: u64::try_from(min_prompt_tokens)
+                    .map_err(|_| corrupt(format!("negative band {min_prompt_tokens}")))?,
+                usd_per_unit: UsdPerUnit::new(usd.0).map_err(|e| corrupt(e.to_string()))?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    let offering = ModelOffering::from_parts(id, kind, components)
+        .map_err(|e| corrupt(e.to_string()))?
+        .with_display_name(display_name)
+        .with_context_length(context_length.and_then(|n| u64::try_from(n).ok()))
+        .with_source(source);
+    Ok(StoredOffering { offering, status })
+}
+
+impl Store {
+    /// Loads every stored model of a provider (active and removed) with its
+    /// current prices, in one query.
+    pub async fn load_provider_prices(
+        &self,
+        provider: &ProviderId,
+    ) -> StoreResult<Vec<StoredOffering>> {
+        let rows: Vec<(ModelColumns, Option<PriceColumns>)> = on_conn!(self, readers, |conn| {
+            models::table
+                .left_join(model_prices::table)
+                .filter(models::provider.eq(provider.as_str()))
+                .select((
+                    (
+                        models::provider_model_id,
+                        models::display_name,
+                        models::pricing_kind,
+                        models::status,
+                        models::source,
+                        models::context_length,
+                    ),
+                    (
+                        model_prices::meter,
+                        model_prices::min_prompt_tokens,
+                        model_prices::usd_per_unit,
+                    )
+                        .nullable(),
+                ))
+                .order((models::provider_model_id, model_prices::meter, model_prices::min_prompt_tokens))
+                .load(conn)
+                .await?
+        });
+        let mut result: Vec<StoredOffering> = Vec::new();
+        let mut current: Option<(ModelColumns, Vec<PriceColumns>)> = None;
+        for (model, price) in rows {
+            match &mut current {
+                Some((m, prices)) if m.0 == model.0 => prices.extend(price),
+                _ => {
+                    if let Some((m, prices)) = current.take() {
+                        result.push(stored_offering(provider.as_str(), m, prices)?);
+                    }
+                    current = Some((model, price.into_iter().collect()));
+                }
+            }
+        }
+        if let Some((m, prices)) = current {
+            result.push(stored_offering(provider.as_str(), m, prices)?);
+        }
+        Ok(result)
+    }
+
+    /// Writes a provider's diff in one transaction: model rows, current
+    /// prices and a history row (old, new, when, which sync) for every added,
+    /// changed and removed component. An empty diff writes nothing.
+    pub async fn apply_price_diff(
+        &self,
+        provider: &ProviderId,
+        diff: &PriceDiff,
+        sync_id: Option<Uuid>,
+    ) -> StoreResult<WriteReport> {
+        if diff.is_empty() {
+            return Ok(WriteReport::default());
+        }
+        let needed = existing_model_ids(diff);
+        on_conn!(self, writer, |conn| {
+            conn.transaction(async |conn| -> StoreResult<WriteReport> {
+                let mut ids = HashMap::with_capacity(needed.len());
+                for chunk in needed.chunks(MAX_ROWS_PER_STATEMENT) {
+                    let found: Vec<(SqlUuid, String)> = models::table
+                        .filter(models::provider.eq(provider.as_str()))
+                        .filter(models::provider_model_id.eq_any(chunk))
+                        .select((models::id, models::provider_model_id))
+                        .load(conn)
+                        .await?;
+                    ids.extend(found.into_iter().map(|(id, model)| (model, id.0)));
+                }
+                let rows = WriteRows::build(provider, diff, sync_id, &ids)?;
+                let mut report = WriteReport::default();
+                for chunk in rows.new_models.chunks(MAX_ROWS_PER_STATEMENT) {
+                    report.models_inserted += BatchInsert { rows: chunk, upsert: None }
+                        .execute(conn)
+                        .await?;
+                }
+                for chunk in rows.changed_models.chunks(MAX_ROWS_PER_STATEMENT) {
+                    report.models_updated += BatchInsert { rows: chunk, upsert: Some(MODEL_UPSERT) }
+                        .execute(conn)
+                        .await?;
+                }
+                for chunk in rows.removed_models.chunks(MAX_ROWS_PER_STATEMENT) {
+                    report.models_removed += diesel::update(models::table)
+                        .filter(models::id.eq_any(chunk))
+                        .set((
+                            models::status.eq(ModelStatus::Removed.as_str()),
+                            models::removed_at.eq(DbNow.nullable()),
+                            models::updated_at.eq(DbNow),
+                            models::last_sync_id.eq(sync_id.map(SqlUuid)),
+                        ))
+                        .execute(conn)
+                        .await?;
+                }
+                for chunk in rows.replace_prices_of.chunks(MAX_ROWS_PER_STATEMENT) {
+                    report.prices_deleted += diesel::delete(
+                        model_prices::table.filter(model_prices::model_id.eq_any(chunk)),
+                    )
+                    .execute(conn)
+                    .await?;
+                }
+                for ((meter, band), model_ids) in &rows.delete_prices {
+                    for chunk in model_ids.chunks(MAX_ROWS_PER_STATEMENT) {
+                        report.prices_deleted += diesel::delete(
+                            model_prices::table
+                                .filter(model_prices::meter.eq(*meter))
+                                .filter(model_prices::min_prompt_tokens.eq(*band))
+                                .filter(model_prices::model_id.eq_any(chunk)),
+                        )
+                        .execute(conn)
+                        .await?;
+                    }
+                }
+                for chunk in rows.upsert_prices.chunks(MAX_ROWS_PER_STATEMENT) {
+                    report.prices_written += BatchInsert { rows: chunk, upsert: Some(PRICE_UPSERT) }
+                        .execute(conn)
+                        .await?;
+                }
+                for chunk in rows.history.chunks(MAX_ROWS_PER_STATEMENT) {
+                    report.history_rows += BatchInsert { rows: chunk, upsert: None }
+                        .execute(conn)
+                        .await?;
+                }
+                Ok(report)
+            })
+            .await
+        })
+    }
+}

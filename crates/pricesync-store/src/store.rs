@@ -1,0 +1,323 @@
+//! The [`Store`]: connection pools for PostgreSQL or SQLite behind one API.
+
+use std::path::Path;
+
+use diesel::{Connection, SqliteConnection};
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use deadpool::managed::Manager;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use futures_util::FutureExt;
+
+use crate::{DatabaseUrl, PoolConfig, StoreError, StoreResult};
+
+/// The PostgreSQL migrations, embedded in the binary.
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+/// The SQLite migrations, embedded in the binary.
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// An asynchronous SQLite connection (the synchronous one on a blocking
+/// thread).
+pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// Which database a store uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// PostgreSQL.
+    Postgres,
+    /// SQLite.
+    Sqlite,
+}
+
+/// SQLite allows one writer at a time: writes go through a pool of one
+/// connection so that they queue in the application instead of failing with
+/// "database is locked", while reads use their own pool (WAL mode lets them
+/// run beside the writer).
+pub(crate) struct SqlitePools {
+    pub(crate) writer: Pool<SqliteConn>,
+    pub(crate) readers: Pool<SqliteConn>,
+}
+
+pub(crate) enum Backend {
+    Postgres(Pool<AsyncPgConnection>),
+    Sqlite(SqlitePools),
+}
+
+/// A snapshot of the connection pool, for `/metrics/pool`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PoolStatus {
+    /// The most connections the pool opens.
+    pub max_size: usize,
+    /// Connections open now.
+    pub size: usize,
+    /// Open connections in use.
+    pub in_use: usize,
+    /// Open connections idle.
+    pub idle: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
+impl PoolStatus {
+    /// Whether every connection is in use and callers wait.
+    pub fn is_exhausted(&self) -> bool {
+        self.waiting > 0 || (self.size >= self.max_size && self.idle == 0)
+    }
+}
+
+/// The repository of prices, history, jobs, leases and schedules.
+///
+/// Cheap to clone: clones share the pools.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) backend: std::sync::Arc<Backend>,
+    url: DatabaseUrl,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("url", &self.url.redacted())
+            .finish()
+    }
+}
+
+fn build_pool<C>(
+    manager: AsyncDieselConnectionManager<C>,
+    max_size: usize,
+    config: &PoolConfig,
+) -> StoreResult<Pool<C>>
+where
+    AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
+{
+    Pool::builder(manager)
+        .max_size(max_size)
+        .wait_timeout(Some(config.wait_timeout))
+        .create_timeout(Some(config.create_timeout))
+        .recycle_timeout(Some(config.recycle_timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::Connect(e.to_string()))
+}
+
+fn sqlite_pragmas(config: &PoolConfig) -> String {
+    format!(
+        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         PRAGMA foreign_keys = ON;",
+        config.sqlite_busy_timeout.as_millis()
+    )
+}
+
+fn path_text(path: &Path) -> StoreResult<String> {
+    path.to_str().map(str::to_owned).ok_or_else(|| {
+        StoreError::InvalidUrl(format!("SQLite path {} is not valid UTF-8", path.display()))
+    })
+}
+
+impl Store {
+    /// Builds the pools for `url`. SQLite files (and their directory) are
+    /// created if missing. Nothing is queried yet: call [`Store::ping`] to
+    /// check the database answers and [`Store::migrate`] to bring its schema
+    /// up to date.
+    pub fn connect(url: &DatabaseUrl, config: &PoolConfig) -> StoreResult<Self> {
+        let backend = match url {
+            DatabaseUrl::Postgres(text) => {
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(text.clone());
+                Backend::Postgres(build_pool(manager, config.max_size.max(1), config)?)
+            }
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::Connect(format!(
+                            "cannot create the directory {} for the SQLite database: {e}",
+                            dir.display()
+                        ))
+                    })?;
+                }
+                let path = path_text(path)?;
+                let pragmas = sqlite_pragmas(config);
+                let make_manager = || {
+                    let pragmas = pragmas.clone();
+                    let mut manager_config = ManagerConfig::<SqliteConn>::default();
+                    manager_config.custom_setup = Box::new(move |url| {
+                        let pragmas = pragmas.clone();
+                        let url = url.to_owned();
+                        async move {
+                            let mut conn = SqliteConn::establish(&url).await?;
+                            conn.batch_execute(&pragmas)
+                                .await
+                                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                            Ok(conn)
+                        }
+                        .boxed()
+                    });
+                    AsyncDieselConnectionManager::<SqliteConn>::new_with_config(
+                        path.clone(),
+                        manager_config,
+                    )
+                };
+                Backend::Sqlite(SqlitePools {
+                    writer: build_pool(make_manager(), 1, config)?,
+                    readers: build_pool(make_manager(), config.max_size.max(1), config)?,
+                })
+            }
+        };
+        Ok(Self {
+            backend: std::sync::Arc::new(backend),
+            url: url.clone(),
+        })
+    }
+
+    /// Which database this store uses.
+    pub fn backend_kind(&self) -> BackendKind {
+        match *self.backend {
+            Backend::Postgres(_) => BackendKind::Postgres,
+            Backend::Sqlite(_) => BackendKind::Sqlite,
+        }
+    }
+
+    /// The database URL, password hidden.
+    pub fn redacted_url(&self) -> String {
+        self.url.redacted()
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> StoreResult<()> {
+        on_conn!(self, readers, |conn| {
+            conn.batch_execute("SELECT 1").await?;
+            Ok(())
+        })
+    }
+
+    /// Runs the pending migrations; returns the versions applied.
+    pub async fn migrate(&self) -> StoreResult<Vec<String>> {
+        self.with_migration_harness(|harness| match harness {
+            Harness::Postgres(conn) => conn
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.to_string()).collect()),
+            Harness::Sqlite(conn) => conn
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.to_string()).collect()),
+        })
+        .await
+    }
+
+    /// The migrations not yet applied (empty when the schema is current).
+    pub async fn pending_migrations(&self) -> StoreResult<Vec<String>> {
+        self.with_migration_harness(|harness| match harness {
+            Harness::Postgres(conn) => conn
+                .pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.name().to_string()).collect()),
+            Harness::Sqlite(conn) => conn
+                .pending_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.name().to_string()).collect()),
+        })
+        .await
+    }
+
+    /// Runs `task` with a synchronous migration connection on a blocking
+    /// thread (diesel's migration harness is synchronous).
+    async fn with_migration_harness<R: Send + 'static>(
+        &self,
+        task: impl FnOnce(Harness<'_>) -> diesel::migration::Result<R> + Send + 'static,
+    ) -> StoreResult<R> {
+        let url = self.url.clone();
+        let busy = match &*self.backend {
+            Backend::Sqlite(_) => "PRAGMA busy_timeout = 5000;",
+            Backend::Postgres(_) => "",
+        };
+        tokio::task::spawn_blocking(move || match url {
+            DatabaseUrl::Postgres(text) => {
+                let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&text)
+                    .map_err(|e| StoreError::Connect(e.to_string()))?;
+                task(Harness::Postgres(&mut conn)).map_err(|e| StoreError::Migration(e.to_string()))
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path_text(&path)?)
+                    .map_err(|e| StoreError::Connect(e.to_string()))?;
+                diesel::connection::SimpleConnection::batch_execute(&mut conn, busy)?;
+                task(Harness::Sqlite(&mut conn)).map_err(|e| StoreError::Migration(e.to_string()))
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Migration(format!("the migration task stopped: {e}")))?
+    }
+
+    /// The pool's state (PostgreSQL pool, or SQLite's readers and writer
+    /// added up).
+    pub fn pool_status(&self) -> PoolStatus {
+        fn of<C>(pool: &Pool<C>) -> PoolStatus
+        where
+            AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
+        {
+            let s = pool.status();
+            PoolStatus {
+                max_size: s.max_size,
+                size: s.size,
+                in_use: s.size.saturating_sub(s.available),
+                idle: s.available,
+                waiting: s.waiting,
+            }
+        }
+        match &*self.backend {
+            Backend::Postgres(pool) => of(pool),
+            Backend::Sqlite(pools) => {
+                let (w, r) = (of(&pools.writer), of(&pools.readers));
+                PoolStatus {
+                    max_size: w.max_size + r.max_size,
+                    size: w.size + r.size,
+                    in_use: w.in_use + r.in_use,
+                    idle: w.idle + r.idle,
+                    waiting: w.waiting + r.waiting,
+                }
+            }
+        }
+    }
+}
+
+/// A synchronous connection for diesel's migration harness.
+enum Harness<'a> {
+    Postgres(&'a mut AsyncConnectionWrapper<AsyncPgConnection>),
+    Sqlite(&'a mut SqliteConnection),
+}
+
+/// Takes a connection from a pool, mapping the pool's errors.
+pub(crate) async fn checkout<C>(pool: &Pool<C>) -> StoreResult<Object<C>>
+where
+    AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
+{
+    pool.get().await.map_err(|e| match e {
+        deadpool::managed::PoolError::Backend(inner) => StoreError::Connect(inner.to_string()),
+        deadpool::managed::PoolError::Timeout(kind) => StoreError::Pool(format!(
+            "timed out waiting for a connection ({kind:?}); the pool may be exhausted or the database unreachable"
+        )),
+        other => StoreError::Pool(other.to_string()),
+    })
+}
+
+/// Runs `$body` with `$conn` bound to a connection of the store's backend.
+/// The body is compiled once per backend, so the same diesel query serves
+/// both. `$pool` is `readers` or `writer` (SQLite's split; PostgreSQL has
+/// one pool).
+macro_rules! on_conn {
+    ($store:expr, $pool:ident, |$conn:ident| $body:expr) => {{
+        match &*$store.backend {
+            $crate::store::Backend::Postgres(pool) => {
+                #[allow(unused_mut)]
+                let mut pooled = $crate::store::checkout(pool).await?;
+                let $conn: &mut ::diesel_async::AsyncPgConnection = &mut pooled;
+                $body
+            }
+            $crate::store::Backend::Sqlite(pools) => {
+                #[allow(unused_mut)]
+                let mut pooled = $crate::store::checkout(&pools.$pool).await?;
+                let $conn: &mut $crate::store::SqliteConn = &mut pooled;
+                $body
+            }
+        }
+    }};
+}
+pub(crate) use on_conn;

@@ -1,0 +1,9 @@
+DROP TABLE pricing_sync_schedules;
+DROP TABLE pricing_sync_lock;
+DROP TABLE pricing_sync_fence_seq;
+DROP TABLE pricing_sync_log;
+DROP TABLE pricing_sync_active_providers;
+DROP TABLE pricing_sync_jobs;
+DROP TABLE model_pricing_history;
+DROP TABLE model_prices;
+DROP TABLE models;
