@@ -128,9 +128,19 @@ mod tests {
 
     #[test]
     fn bad_urls_say_what_to_use() {
-        for bad in ["mysql://x", "data/pricesync.db", "", "sqlite://", "sqlite::memory:", "postgres://"] {
+        for bad in [
+            "mysql://x",
+            "data/pricesync.db",
+            "",
+            "sqlite://",
+            "sqlite::memory:",
+            "postgres://",
+        ] {
             let err = DatabaseUrl::parse(bad).expect_err(bad).to_string();
-            assert!(err.contains("sqlite://") || err.contains("postgres://"), "{bad}: {err}");
+            assert!(
+                err.contains("sqlite://") || err.contains("postgres://"),
+                "{bad}: {err}"
+            );
         }
     }
 

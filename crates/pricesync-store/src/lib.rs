@@ -23,8 +23,14 @@ mod reads;
 pub mod schema;
 pub mod sql_types;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::{DatabaseUrl, PoolConfig, DEFAULT_DATABASE_URL};
 pub use error::{StoreError, StoreResult};
 pub use prices::{WriteReport, MAX_ROWS_PER_STATEMENT};
+pub use reads::{
+    HistoryChange, HistoryEntry, HistoryPage, HistoryQuery, ModelCursor, ModelPage, ModelQuery,
+    ModelRecord, StatusFilter,
+};
 pub use store::{BackendKind, PoolStatus, Store, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};

@@ -5,20 +5,20 @@ use std::collections::{BTreeMap, HashMap};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use pricesync_domain::{
-    ComponentChange, Meter, ModelId, ModelOffering, ModelStatus, PriceComponent,
-    PriceDiff, PriceSource, PricingKind, ProviderId, StoredOffering, UsdPerUnit,
+    ComponentChange, Meter, ModelId, ModelOffering, ModelStatus, PriceComponent, PriceDiff,
+    PriceSource, PricingKind, ProviderId, StoredOffering, UsdPerUnit,
 };
 use uuid::Uuid;
 
-use crate::schema::{model_prices, models};
 use crate::batch::{binds, BatchInsert, InsertRow, Upsert};
+use crate::schema::{model_prices, models};
 use crate::sql_types::{DbDecimal, DbNow, DbUuid, SqlDecimal, SqlUuid};
+use crate::store::on_conn;
+use crate::{Store, StoreError, StoreResult};
 use diesel::backend::Backend;
 use diesel::query_builder::AstPass;
 use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text};
-use crate::store::on_conn;
-use crate::{Store, StoreError, StoreResult};
 
 /// The most rows one INSERT, UPDATE or DELETE carries. Keeps every statement
 /// well under PostgreSQL's 65,535 and SQLite's 32,766 bind parameters.
@@ -155,8 +155,9 @@ where
 }
 
 fn to_i64(value: u64, what: &str) -> StoreResult<i64> {
-    i64::try_from(value)
-        .map_err(|_| StoreError::InvalidArgument(format!("{what} {value} does not fit the database")))
+    i64::try_from(value).map_err(|_| {
+        StoreError::InvalidArgument(format!("{what} {value} does not fit the database"))
+    })
 }
 
 /// Every row a diff writes, with database ids resolved.
@@ -218,9 +219,7 @@ impl<'a> WriteRows<'a> {
                 Some(old.usd_per_unit.value()),
                 Some(new.usd_per_unit.value()),
             ),
-            ComponentChange::Removed(c) => {
-                ("removed", c.key(), Some(c.usd_per_unit.value()), None)
-            }
+            ComponentChange::Removed(c) => ("removed", c.key(), Some(c.usd_per_unit.value()), None),
         };
         Ok(NewHistory {
             model_id: SqlUuid(model_id),
@@ -251,7 +250,8 @@ impl<'a> WriteRows<'a> {
         let mut rows = WriteRows::default();
         for offering in &diff.added {
             let id = Uuid::now_v7();
-            rows.new_models.push(Self::model_row(id, provider, offering, sync_id)?);
+            rows.new_models
+                .push(Self::model_row(id, provider, offering, sync_id)?);
             for component in offering.components() {
                 rows.upsert_prices.push(Self::price_row(id, component)?);
                 rows.history.push(Self::history_row(
@@ -263,18 +263,21 @@ impl<'a> WriteRows<'a> {
         }
         for change in &diff.reactivated {
             let id = id_of(change.after.model_id())?;
-            rows.changed_models.push(Self::model_row(id, provider, &change.after, sync_id)?);
+            rows.changed_models
+                .push(Self::model_row(id, provider, &change.after, sync_id)?);
             rows.replace_prices_of.push(SqlUuid(id));
             for component in change.after.components() {
                 rows.upsert_prices.push(Self::price_row(id, component)?);
             }
             for component_change in &change.components {
-                rows.history.push(Self::history_row(id, component_change, sync_id)?);
+                rows.history
+                    .push(Self::history_row(id, component_change, sync_id)?);
             }
         }
         for change in &diff.updated {
             let id = id_of(change.after.model_id())?;
-            rows.changed_models.push(Self::model_row(id, provider, &change.after, sync_id)?);
+            rows.changed_models
+                .push(Self::model_row(id, provider, &change.after, sync_id)?);
             for component_change in &change.components {
                 match component_change {
                     ComponentChange::Added(c) | ComponentChange::Changed { new: c, .. } => {
@@ -289,7 +292,8 @@ impl<'a> WriteRows<'a> {
                         .or_default()
                         .push(SqlUuid(id)),
                 }
-                rows.history.push(Self::history_row(id, component_change, sync_id)?);
+                rows.history
+                    .push(Self::history_row(id, component_change, sync_id)?);
             }
         }
         for offering in &diff.removed {
@@ -349,7 +353,8 @@ pub(crate) fn stored_offering(
     prices: Vec<PriceColumns>,
 ) -> StoreResult<StoredOffering> {
     let (model_id, display_name, kind, status, source, context_length) = model;
-    let corrupt = |what: String| StoreError::Corrupt(format!("model {provider}/{model_id}: {what}"));
+    let corrupt =
+        |what: String| StoreError::Corrupt(format!("model {provider}/{model_id}: {what}"));
     let id = ModelId::parse(&model_id).map_err(|e| corrupt(e.to_string()))?;
     let kind: PricingKind = kind.parse().map_err(corrupt)?;
     let status: ModelStatus = status.parse().map_err(corrupt)?;
@@ -400,7 +405,11 @@ impl Store {
                     )
                         .nullable(),
                 ))
-                .order((models::provider_model_id, model_prices::meter, model_prices::min_prompt_tokens))
+                .order((
+                    models::provider_model_id,
+                    model_prices::meter,
+                    model_prices::min_prompt_tokens,
+                ))
                 .load(conn)
                 .await?
         });
@@ -451,14 +460,20 @@ impl Store {
                 let rows = WriteRows::build(provider, diff, sync_id, &ids)?;
                 let mut report = WriteReport::default();
                 for chunk in rows.new_models.chunks(MAX_ROWS_PER_STATEMENT) {
-                    report.models_inserted += BatchInsert { rows: chunk, upsert: None }
-                        .execute(conn)
-                        .await?;
+                    report.models_inserted += BatchInsert {
+                        rows: chunk,
+                        upsert: None,
+                    }
+                    .execute(conn)
+                    .await?;
                 }
                 for chunk in rows.changed_models.chunks(MAX_ROWS_PER_STATEMENT) {
-                    report.models_updated += BatchInsert { rows: chunk, upsert: Some(MODEL_UPSERT) }
-                        .execute(conn)
-                        .await?;
+                    report.models_updated += BatchInsert {
+                        rows: chunk,
+                        upsert: Some(MODEL_UPSERT),
+                    }
+                    .execute(conn)
+                    .await?;
                 }
                 for chunk in rows.removed_models.chunks(MAX_ROWS_PER_STATEMENT) {
                     report.models_removed += diesel::update(models::table)
@@ -492,14 +507,20 @@ impl Store {
                     }
                 }
                 for chunk in rows.upsert_prices.chunks(MAX_ROWS_PER_STATEMENT) {
-                    report.prices_written += BatchInsert { rows: chunk, upsert: Some(PRICE_UPSERT) }
-                        .execute(conn)
-                        .await?;
+                    report.prices_written += BatchInsert {
+                        rows: chunk,
+                        upsert: Some(PRICE_UPSERT),
+                    }
+                    .execute(conn)
+                    .await?;
                 }
                 for chunk in rows.history.chunks(MAX_ROWS_PER_STATEMENT) {
-                    report.history_rows += BatchInsert { rows: chunk, upsert: None }
-                        .execute(conn)
-                        .await?;
+                    report.history_rows += BatchInsert {
+                        rows: chunk,
+                        upsert: None,
+                    }
+                    .execute(conn)
+                    .await?;
                 }
                 Ok(report)
             })

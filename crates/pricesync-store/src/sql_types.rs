@@ -10,8 +10,8 @@
 //! that text comparison is time comparison and the database clock can be
 //! compared with stored values.
 
-use diesel::deserialize::{self, FromSql};
 use diesel::deserialize::FromSqlRow;
+use diesel::deserialize::{self, FromSql};
 use diesel::expression::{AsExpression, Expression, ValidGrouping};
 use diesel::pg::{Pg, PgValue};
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};

@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
+use deadpool::managed::Manager;
 use diesel::{Connection, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use deadpool::managed::Manager;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
@@ -231,8 +231,9 @@ impl Store {
         };
         tokio::task::spawn_blocking(move || match url {
             DatabaseUrl::Postgres(text) => {
-                let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&text)
-                    .map_err(|e| StoreError::Connect(e.to_string()))?;
+                let mut conn =
+                    <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&text)
+                        .map_err(|e| StoreError::Connect(e.to_string()))?;
                 task(Harness::Postgres(&mut conn)).map_err(|e| StoreError::Migration(e.to_string()))
             }
             DatabaseUrl::Sqlite(path) => {
