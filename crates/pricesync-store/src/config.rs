@@ -43,21 +43,21 @@ impl DatabaseUrl {
         let scheme = url.split(':').next().unwrap_or_default();
         Err(StoreError::InvalidUrl(format!(
             "unsupported scheme {scheme:?} in {}; use postgres://user@host:port/database or sqlite://path/to/file.db",
-            redact(url)
+            redact_url(url)
         )))
     }
 
     /// The URL with any password replaced, safe to log.
     pub fn redacted(&self) -> String {
         match self {
-            Self::Postgres(url) => redact(url),
+            Self::Postgres(url) => redact_url(url),
             Self::Sqlite(path) => format!("sqlite://{}", path.display()),
         }
     }
 }
 
-/// Hides the password of `scheme://user:password@host`.
-fn redact(url: &str) -> String {
+/// Hides the password of `scheme://user:password@host`, for logs and errors.
+pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

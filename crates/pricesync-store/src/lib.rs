@@ -26,7 +26,7 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use config::{DatabaseUrl, PoolConfig, DEFAULT_DATABASE_URL};
+pub use config::{redact_url, DatabaseUrl, PoolConfig, DEFAULT_DATABASE_URL};
 pub use error::{StoreError, StoreResult};
 pub use prices::{WriteReport, MAX_ROWS_PER_STATEMENT};
 pub use reads::{

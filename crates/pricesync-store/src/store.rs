@@ -218,6 +218,30 @@ impl Store {
         .await
     }
 
+    /// Whether every embedded migration has been applied, checked with one
+    /// query on a pooled connection (cheap enough for readiness probes).
+    pub async fn schema_is_current(&self) -> StoreResult<bool> {
+        #[derive(diesel::QueryableByName)]
+        struct Applied {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            version: String,
+        }
+        let applied: Vec<Applied> = on_conn!(self, readers, |conn| {
+            diesel_async::RunQueryDsl::load(
+                diesel::sql_query("SELECT version FROM __diesel_schema_migrations"),
+                conn,
+            )
+            .await?
+        });
+        let applied: std::collections::HashSet<String> =
+            applied.into_iter().map(|a| a.version).collect();
+        let embedded = match &*self.backend {
+            Backend::Postgres(_) => versions::<diesel::pg::Pg>(&POSTGRES_MIGRATIONS)?,
+            Backend::Sqlite(_) => versions::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS)?,
+        };
+        Ok(embedded.iter().all(|v| applied.contains(v)))
+    }
+
     /// Runs `task` with a synchronous migration connection on a blocking
     /// thread (diesel's migration harness is synchronous).
     async fn with_migration_harness<R: Send + 'static>(
@@ -277,6 +301,16 @@ impl Store {
             }
         }
     }
+}
+
+fn versions<DB: diesel::backend::Backend>(source: &EmbeddedMigrations) -> StoreResult<Vec<String>> {
+    use diesel::migration::MigrationSource;
+    let migrations = MigrationSource::<DB>::migrations(source)
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    Ok(migrations
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect())
 }
 
 /// A synchronous connection for diesel's migration harness.

@@ -1,0 +1,105 @@
+//! The one mapping from errors to HTTP responses: every error is JSON
+//! `{ "error": code, "message": text }` with the right status.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use pricesync_store::StoreError;
+use serde::Serialize;
+
+/// An error answered to an HTTP client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed: a bad id, query parameter or body.
+    #[error("{message}")]
+    BadRequest {
+        /// A short machine-readable code.
+        code: &'static str,
+        /// What is wrong, for people.
+        message: String,
+    },
+    /// What the request names does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The database is unreachable or its pool exhausted: retry later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A fault of the server; details are logged, not returned.
+    #[error("internal error")]
+    Internal,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: String,
+}
+
+impl ApiError {
+    /// A 400 for a query parameter, naming it.
+    pub fn bad_parameter(name: &str, problem: impl std::fmt::Display) -> Self {
+        Self::BadRequest {
+            code: "invalid_parameter",
+            message: format!("query parameter {name}: {problem}"),
+        }
+    }
+
+    fn code(&self) -> &str {
+        match self {
+            ApiError::BadRequest { code, .. } => code,
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal => "internal",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Unavailable(_)) {
+            response.insert_header(("Retry-After", "5"));
+        }
+        response.json(ErrorBody {
+            error: self.code(),
+            message: self.to_string(),
+        })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::InvalidArgument(message) => ApiError::BadRequest {
+                code: "invalid_parameter",
+                message,
+            },
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::Unavailable("the database is unavailable; retry shortly".to_owned())
+            }
+            e => {
+                tracing::error!(error = %e, "store error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+/// Turns actix's extractor errors (bad query string, path or body) into the
+/// JSON error shape instead of actix's plain-text answers.
+pub fn extractor_error(message: String) -> actix_web::Error {
+    ApiError::BadRequest {
+        code: "invalid_request",
+        message,
+    }
+    .into()
+}

@@ -1,0 +1,9 @@
+//! The pricesync server and CLI: composes the library crates into an
+//! actix-web service (read API, health) and the `pricesync` command.
+
+pub mod api;
+pub mod config;
+pub mod server;
+
+pub use config::{Config, ConfigError};
+pub use server::Application;
