@@ -51,7 +51,11 @@ async fn a_bad_model_is_skipped_and_the_rest_goes_on(store: Store) {
     assert_eq!(summary.removed, 0, "a skipped model is not removed");
     let codes: Vec<&str> = summary.skipped.iter().map(|s| s.reason.code()).collect();
     assert_eq!(codes, ["above_maximum", "unparseable"]);
-    let b = store.get_model(&provider, "b").await.expect("get").expect("kept");
+    let b = store
+        .get_model(&provider, "b")
+        .await
+        .expect("get")
+        .expect("kept");
     assert_eq!(b.prices[0].usd_per_unit.to_string(), "0.000002");
 }
 
@@ -71,7 +75,11 @@ async fn a_dry_run_reports_the_diff_and_writes_nothing(store: Store) {
     assert_eq!(summary.added, 1);
     assert_eq!(summary.diff.added.len(), 1);
     assert_eq!(summary.written.rows_written(), 0);
-    assert!(store.load_provider_prices(&provider).await.expect("load").is_empty());
+    assert!(store
+        .load_provider_prices(&provider)
+        .await
+        .expect("load")
+        .is_empty());
 }
 
 macro_rules! on_both_backends {

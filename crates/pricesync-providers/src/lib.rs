@@ -138,6 +138,9 @@ mod tests {
         let limited = FetchError::RateLimited {
             retry_after_seconds: Some(30),
         };
-        assert_eq!(limited.to_string(), "rate limited by the provider (Retry-After 30 s)");
+        assert_eq!(
+            limited.to_string(),
+            "rate limited by the provider (Retry-After 30 s)"
+        );
     }
 }

@@ -1,0 +1,26 @@
+# Conveniences over plain cargo commands (`cargo install just` to use them).
+
+# Run the service (SQLite by default: no database server needed).
+run:
+    cargo run -p pricesync -- serve
+
+# Apply database migrations and exit.
+migrate:
+    cargo run -p pricesync -- migrate
+
+# Run every test (PostgreSQL suites too when PostgreSQL is available).
+test:
+    cargo test --workspace
+
+# Benchmarks: store writes of a 26,000-model list on SQLite and PostgreSQL.
+bench:
+    cargo bench -p pricesync-store --bench apply_price_list
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# What CI runs.
+ci:
+    bash .ci/run

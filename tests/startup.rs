@@ -1,0 +1,161 @@
+//! End-to-end: the real `pricesync` binary starts on SQLite and answers,
+//! stops cleanly on SIGTERM, and refuses to start with a one-line error
+//! that says what to fix when the database URL is malformed, the database is
+//! unreachable or a migration fails.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+use pricesync_store::{DatabaseUrl, PoolConfig, Store};
+
+fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pricesync"));
+    // Nothing from the developer's environment or .env leaks in.
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info");
+    command
+}
+
+fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pricesync-e2e-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn one_line_error(output: &Output) -> String {
+    assert!(!output.status.success(), "the command should fail");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "exactly one error line in:\n{stderr}");
+    errors[0].to_owned()
+}
+
+#[test]
+fn a_malformed_database_url_names_the_variable() {
+    let output = binary()
+        .args(["migrate"])
+        .env("DATABASE_URL", "mysql://app:secret@db/prices")
+        .output()
+        .expect("runs");
+    let line = one_line_error(&output);
+    assert!(line.contains("DATABASE_URL"), "{line}");
+    assert!(line.contains("sqlite://"), "says what to use: {line}");
+    assert!(!line.contains("secret"), "no password in errors: {line}");
+}
+
+#[test]
+fn an_unreachable_database_says_so() {
+    let output = binary()
+        .args(["serve"])
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/pricesync")
+        .env("PRICESYNC_DB_CONNECT_TIMEOUT_MS", "2000")
+        .output()
+        .expect("runs");
+    let line = one_line_error(&output);
+    assert!(line.contains("cannot reach the database"), "{line}");
+    assert!(line.contains("DATABASE_URL"), "{line}");
+}
+
+#[test]
+fn a_failed_migration_stops_start_up() {
+    let dir = scratch_dir();
+    let path = dir.join("broken.db");
+    // A database whose `models` table is not pricesync's.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let store = Store::connect(&DatabaseUrl::Sqlite(path.clone()), &PoolConfig::default())
+            .expect("opens");
+        store
+            .raw_batch_for_tests("CREATE TABLE models (something_else INTEGER)")
+            .await
+            .expect("creates a conflicting table");
+    });
+    let output = binary()
+        .args(["serve"])
+        .env("DATABASE_URL", format!("sqlite://{}", path.display()))
+        .output()
+        .expect("runs");
+    let line = one_line_error(&output);
+    assert!(line.contains("migration"), "{line}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+struct Server {
+    child: Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serves_on_sqlite_by_default_and_stops_on_sigterm() {
+    let dir = scratch_dir();
+    let mut server = Server {
+        child: binary()
+            .args(["serve"])
+            .current_dir(&dir)
+            .env("PRICESYNC_BIND_ADDR", "127.0.0.1:0")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts"),
+    };
+    // Read the log until the server says where it listens.
+    let stderr = server.child.stderr.take().expect("piped");
+    let mut lines = BufReader::new(stderr).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the server logs its address before anything else ends its output")
+            .expect("readable log");
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("an address")
+                .to_owned();
+        }
+    };
+    assert!(
+        dir.join("data/pricesync.db").exists(),
+        "SQLite file created on first start"
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let body: serde_json::Value = runtime.block_on(async {
+        reqwest::get(format!("http://{address}/health"))
+            .await
+            .expect("answers")
+            .json()
+            .await
+            .expect("JSON")
+    });
+    assert_eq!(body["status"], "ok");
+
+    let pid = server.child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let status = server.child.wait().expect("exits");
+    assert!(status.success(), "a SIGTERM stop is a clean exit: {status}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
