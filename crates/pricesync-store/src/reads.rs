@@ -208,6 +208,9 @@ type ModelRow = (
     Option<SqlTime>,
 );
 
+/// A price row of a listed model: model id, meter, band, price.
+type PriceRow = (SqlUuid, String, i64, SqlDecimal);
+
 fn clamp_limit(limit: u32) -> StoreResult<i64> {
     if (1..=1000).contains(&limit) {
         Ok(i64::from(limit))
@@ -227,68 +230,67 @@ impl Store {
     /// id, a page at a time.
     pub async fn list_models(&self, query: &ModelQuery) -> StoreResult<ModelPage> {
         let limit = clamp_limit(query.limit)?;
-        let (rows, prices): (Vec<ModelRow>, Vec<(SqlUuid, String, i64, SqlDecimal)>) =
-            on_conn!(self, readers, |conn| {
-                let mut select = models::table
+        let (rows, prices): (Vec<ModelRow>, Vec<PriceRow>) = on_conn!(self, readers, |conn| {
+            let mut select = models::table
+                .select((
+                    models::id,
+                    models::provider,
+                    models::provider_model_id,
+                    models::display_name,
+                    models::pricing_kind,
+                    models::status,
+                    models::source,
+                    models::context_length,
+                    models::first_seen_at,
+                    models::updated_at,
+                    models::removed_at,
+                ))
+                .order((models::provider, models::provider_model_id))
+                .limit(limit + 1)
+                .into_boxed();
+            if let Some(provider) = &query.provider {
+                select = select.filter(models::provider.eq(provider.as_str().to_owned()));
+            }
+            if let Some(model) = &query.model {
+                select = select.filter(models::provider_model_id.eq(model.clone()));
+            }
+            match query.status {
+                StatusFilter::Active => {
+                    select = select.filter(models::status.eq(ModelStatus::Active.as_str()));
+                }
+                StatusFilter::Removed => {
+                    select = select.filter(models::status.eq(ModelStatus::Removed.as_str()));
+                }
+                StatusFilter::All => {}
+            }
+            if let Some(after) = &query.after {
+                select = select.filter(
+                    models::provider
+                        .gt(after.provider.clone())
+                        .or(models::provider
+                            .eq(after.provider.clone())
+                            .and(models::provider_model_id.gt(after.model_id.clone()))),
+                );
+            }
+            let rows: Vec<ModelRow> = select.load(conn).await?;
+            let ids: Vec<SqlUuid> = rows.iter().take(limit as usize).map(|r| r.0).collect();
+            let prices = if ids.is_empty() {
+                Vec::new()
+            } else {
+                model_prices::table
+                    .filter(model_prices::model_id.eq_any(ids))
                     .select((
-                        models::id,
-                        models::provider,
-                        models::provider_model_id,
-                        models::display_name,
-                        models::pricing_kind,
-                        models::status,
-                        models::source,
-                        models::context_length,
-                        models::first_seen_at,
-                        models::updated_at,
-                        models::removed_at,
+                        model_prices::model_id,
+                        model_prices::meter,
+                        model_prices::min_prompt_tokens,
+                        model_prices::usd_per_unit,
                     ))
-                    .order((models::provider, models::provider_model_id))
-                    .limit(limit + 1)
-                    .into_boxed();
-                if let Some(provider) = &query.provider {
-                    select = select.filter(models::provider.eq(provider.as_str().to_owned()));
-                }
-                if let Some(model) = &query.model {
-                    select = select.filter(models::provider_model_id.eq(model.clone()));
-                }
-                match query.status {
-                    StatusFilter::Active => {
-                        select = select.filter(models::status.eq(ModelStatus::Active.as_str()));
-                    }
-                    StatusFilter::Removed => {
-                        select = select.filter(models::status.eq(ModelStatus::Removed.as_str()));
-                    }
-                    StatusFilter::All => {}
-                }
-                if let Some(after) = &query.after {
-                    select = select.filter(
-                        models::provider
-                            .gt(after.provider.clone())
-                            .or(models::provider
-                                .eq(after.provider.clone())
-                                .and(models::provider_model_id.gt(after.model_id.clone()))),
-                    );
-                }
-                let rows: Vec<ModelRow> = select.load(conn).await?;
-                let ids: Vec<SqlUuid> = rows.iter().take(limit as usize).map(|r| r.0).collect();
-                let prices = if ids.is_empty() {
-                    Vec::new()
-                } else {
-                    model_prices::table
-                        .filter(model_prices::model_id.eq_any(ids))
-                        .select((
-                            model_prices::model_id,
-                            model_prices::meter,
-                            model_prices::min_prompt_tokens,
-                            model_prices::usd_per_unit,
-                        ))
-                        .order((model_prices::meter, model_prices::min_prompt_tokens))
-                        .load(conn)
-                        .await?
-                };
-                (rows, prices)
-            });
+                    .order((model_prices::meter, model_prices::min_prompt_tokens))
+                    .load(conn)
+                    .await?
+            };
+            (rows, prices)
+        });
         let has_more = rows.len() > limit as usize;
         let mut by_model: HashMap<Uuid, Vec<(String, i64, SqlDecimal)>> = HashMap::new();
         for (id, meter, band, usd) in prices {
