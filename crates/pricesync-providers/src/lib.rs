@@ -7,8 +7,21 @@
 //! services implement [`PriceFetcher`] for their own sources and hand it to
 //! the engine.
 
+mod error;
+pub mod http;
+mod json;
+pub mod manual;
+pub mod openrouter;
+mod registry;
+mod settings;
+
 use async_trait::async_trait;
 use pricesync_domain::{ProviderId, RawOffering, SkippedModel};
+
+pub use error::FetchError;
+pub use http::{HttpClient, HttpPolicy};
+pub use registry::{build_fetchers, known_providers, RegistryError, KNOWN_PROVIDERS};
+pub use settings::ProviderSettings;
 
 /// A provider's list as fetched: the models read, and the entries that could
 /// not be read (with reasons) so that they are reported, not silently lost.
@@ -18,84 +31,6 @@ pub struct FetchedList {
     pub models: Vec<RawOffering>,
     /// Entries of the payload that could not be read.
     pub skipped: Vec<SkippedModel>,
-}
-
-/// Why a fetch failed, classified so that the engine can report, count and
-/// retry it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FetchError {
-    /// The provider needs an API key and none is configured.
-    #[error("{provider} needs an API key: set {variable}")]
-    MissingCredentials {
-        /// The provider.
-        provider: String,
-        /// The environment variable to set.
-        variable: String,
-    },
-    /// The request took longer than allowed.
-    #[error("timed out after {seconds} s")]
-    Timeout {
-        /// The limit that was hit.
-        seconds: u64,
-    },
-    /// The connection could not be made or broke.
-    #[error("connection failed: {0}")]
-    Connect(String),
-    /// The provider answered 429 and kept doing so.
-    #[error("rate limited by the provider{}", retry_after_text(*.retry_after_seconds))]
-    RateLimited {
-        /// What `Retry-After` asked for, when given.
-        retry_after_seconds: Option<u64>,
-    },
-    /// The provider answered with an error status.
-    #[error("HTTP {status}: {detail}")]
-    HttpStatus {
-        /// The status code.
-        status: u16,
-        /// A short, secret-free excerpt of the answer.
-        detail: String,
-    },
-    /// The answer was larger than allowed.
-    #[error("response larger than {limit_bytes} bytes")]
-    TooLarge {
-        /// The cap.
-        limit_bytes: u64,
-    },
-    /// The answer could not be read as the provider's format.
-    #[error("malformed payload: {0}")]
-    Malformed(String),
-}
-
-fn retry_after_text(seconds: Option<u64>) -> String {
-    seconds
-        .map(|s| format!(" (Retry-After {s} s)"))
-        .unwrap_or_default()
-}
-
-impl FetchError {
-    /// A short label from a fixed set, safe as a metric label.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            FetchError::MissingCredentials { .. } => "missing_credentials",
-            FetchError::Timeout { .. } => "timeout",
-            FetchError::Connect(_) => "connect",
-            FetchError::RateLimited { .. } => "rate_limited",
-            FetchError::HttpStatus { .. } => "http_status",
-            FetchError::TooLarge { .. } => "too_large",
-            FetchError::Malformed(_) => "malformed",
-        }
-    }
-
-    /// Whether trying again later may succeed.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            FetchError::Timeout { .. }
-            | FetchError::Connect(_)
-            | FetchError::RateLimited { .. } => true,
-            FetchError::HttpStatus { status, .. } => *status >= 500,
-            _ => false,
-        }
-    }
 }
 
 /// A source of one provider's prices.
@@ -110,37 +45,4 @@ pub trait PriceFetcher: Send + Sync {
 
     /// Fetches the provider's current list.
     async fn fetch(&self) -> Result<FetchedList, FetchError>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn errors_are_classified() {
-        let missing = FetchError::MissingCredentials {
-            provider: "nearai".into(),
-            variable: "NEARAI_API_KEY".into(),
-        };
-        assert_eq!(missing.kind(), "missing_credentials");
-        assert!(missing.to_string().contains("NEARAI_API_KEY"));
-        assert!(!missing.is_transient());
-        assert!(FetchError::HttpStatus {
-            status: 503,
-            detail: String::new()
-        }
-        .is_transient());
-        assert!(!FetchError::HttpStatus {
-            status: 404,
-            detail: String::new()
-        }
-        .is_transient());
-        let limited = FetchError::RateLimited {
-            retry_after_seconds: Some(30),
-        };
-        assert_eq!(
-            limited.to_string(),
-            "rate limited by the provider (Retry-After 30 s)"
-        );
-    }
 }
