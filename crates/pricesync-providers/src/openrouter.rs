@@ -119,7 +119,7 @@ pub fn parse(body: &[u8]) -> Result<FetchedList, FetchError> {
     let envelope: Envelope<'_> = payload(body)?;
     let mut list = FetchedList::default();
     for raw in envelope.data {
-        match entry::<Model>(raw, "id").and_then(|m| offering(m)) {
+        match entry::<Model>(raw, "id").and_then(offering) {
             Ok(model) => list.models.push(model),
             Err(skipped) => list.skipped.push(skipped),
         }
