@@ -73,7 +73,9 @@ pub async fn sync_price_list(
     let written = if options.dry_run {
         WriteReport::default()
     } else {
-        store.apply_price_diff(provider, &diff, sync_id).await?
+        store
+            .apply_price_diff(provider, &diff, sync_id, None)
+            .await?
     };
     let (_, skipped) = validated.into_parts();
     Ok(ProviderSyncSummary {

@@ -6,7 +6,7 @@ use pricesync_domain::{
 };
 use pricesync_engine::{sync_price_list, SyncOptions};
 use pricesync_providers::FetchedList;
-use pricesync_store::{testing::TestDatabase, Store};
+use pricesync_store::Store;
 
 fn offering(id: &str, input: &str) -> RawOffering {
     RawOffering {
@@ -82,23 +82,7 @@ async fn a_dry_run_reports_the_diff_and_writes_nothing(store: Store) {
         .is_empty());
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),+ $(,)?) => {
-        mod sqlite { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::$case(super::TestDatabase::sqlite().await.store.clone()).await; }
-        )+ }
-        mod postgres { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let Some(db) = super::TestDatabase::postgres().await else { return };
-                super::$case(db.store.clone()).await;
-            }
-        )+ }
-    };
-}
-
-on_both_backends!(
+pricesync_store::on_both_backends!(
     a_bad_model_is_skipped_and_the_rest_goes_on,
     a_dry_run_reports_the_diff_and_writes_nothing,
 );

@@ -56,7 +56,7 @@ async fn apply(
     let stored = store.load_provider_prices(provider).await.expect("load");
     let diff = diff_price_lists(&stored, list, ShrinkGuard::default());
     let report = store
-        .apply_price_diff(provider, &diff, Some(uuid::Uuid::now_v7()))
+        .apply_price_diff(provider, &diff, Some(uuid::Uuid::now_v7()), None)
         .await
         .expect("apply");
     (started.elapsed(), report)

@@ -114,7 +114,7 @@ macro_rules! binds {
             $out.push_bind_param::<$st, _>($value)?;
         )+
         let _ = first;
-        Ok(())
+        diesel::QueryResult::Ok(())
     }};
 }
 pub(crate) use binds;

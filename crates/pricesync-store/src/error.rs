@@ -21,6 +21,15 @@ pub enum StoreError {
     /// A stored row breaks an invariant the code relies on.
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// A fenced write found its lease gone, expired or taken over: nothing
+    /// was written.
+    #[error("lease {key} no longer carries fence {token}; the write was rejected")]
+    FenceRejected {
+        /// The lease key.
+        key: String,
+        /// The stale fencing token.
+        token: i64,
+    },
     /// The caller passed a value the store cannot use.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

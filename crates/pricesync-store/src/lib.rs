@@ -18,8 +18,11 @@
 mod batch;
 mod config;
 mod error;
+mod jobs;
+mod leases;
 mod prices;
 mod reads;
+mod schedules;
 pub mod schema;
 pub mod sql_types;
 mod store;
@@ -28,9 +31,15 @@ pub mod testing;
 
 pub use config::{redact_url, DatabaseUrl, PoolConfig, DEFAULT_DATABASE_URL};
 pub use error::{StoreError, StoreResult};
+pub use jobs::{
+    truncate_error, CancelOutcome, EnqueueOutcome, HeartbeatOutcome, JobProgress, JobRecord,
+    NewJob, NewProviderLog, ProviderLog, RescueReport, ScheduleSlot, MAX_ERROR_CHARS,
+};
+pub use leases::{Fence, Lease};
 pub use prices::{WriteReport, MAX_ROWS_PER_STATEMENT};
 pub use reads::{
     HistoryChange, HistoryEntry, HistoryPage, HistoryQuery, ModelCursor, ModelPage, ModelQuery,
     ModelRecord, StatusFilter,
 };
+pub use schedules::{ScheduleRecord, TickOutcome};
 pub use store::{BackendKind, PoolStatus, Store, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};

@@ -14,7 +14,7 @@ use crate::batch::{binds, BatchInsert, InsertRow, Upsert};
 use crate::schema::{model_prices, models};
 use crate::sql_types::{DbDecimal, DbNow, DbUuid, SqlDecimal, SqlUuid};
 use crate::store::on_conn;
-use crate::{Store, StoreError, StoreResult};
+use crate::{BackendKind, Fence, Store, StoreError, StoreResult};
 use diesel::backend::Backend;
 use diesel::query_builder::AstPass;
 use diesel::serialize::ToSql;
@@ -333,6 +333,13 @@ const PRICE_UPSERT: Upsert = Upsert {
     touch: Some("updated_at"),
 };
 
+#[derive(diesel::QueryableByName)]
+struct FenceRow {
+    #[diesel(sql_type = BigInt)]
+    #[allow(dead_code)]
+    fence: i64,
+}
+
 /// The model ids whose database ids a diff needs.
 fn existing_model_ids(diff: &PriceDiff) -> Vec<&str> {
     diff.reactivated
@@ -435,18 +442,47 @@ impl Store {
     /// Writes a provider's diff in one transaction: model rows, current
     /// prices and a history row (old, new, when, which sync) for every added,
     /// changed and removed component. An empty diff writes nothing.
+    ///
+    /// With a `fence`, the transaction commits only if, inside it, the lease
+    /// still carries that fencing token and has not expired (the lease row is
+    /// locked until commit, so it cannot be taken over half-way); otherwise
+    /// nothing is written and the answer is [`StoreError::FenceRejected`].
     pub async fn apply_price_diff(
         &self,
         provider: &ProviderId,
         diff: &PriceDiff,
         sync_id: Option<Uuid>,
+        fence: Option<&Fence>,
     ) -> StoreResult<WriteReport> {
         if diff.is_empty() {
             return Ok(WriteReport::default());
         }
         let needed = existing_model_ids(diff);
+        let fence_check = match self.backend_kind() {
+            BackendKind::Postgres => {
+                "SELECT fence FROM pricing_sync_lock WHERE key = $1 AND fence = $2 \
+                 AND expires_at > now() FOR UPDATE"
+            }
+            BackendKind::Sqlite => {
+                "SELECT fence FROM pricing_sync_lock WHERE key = ? AND fence = ? \
+                 AND expires_at > strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+            }
+        };
         on_conn!(self, writer, |conn| {
             conn.transaction(async |conn| -> StoreResult<WriteReport> {
+                if let Some(fence) = fence {
+                    let held: Vec<FenceRow> = diesel::sql_query(fence_check)
+                        .bind::<Text, _>(&fence.key)
+                        .bind::<BigInt, _>(fence.token)
+                        .load(conn)
+                        .await?;
+                    if held.is_empty() {
+                        return Err(StoreError::FenceRejected {
+                            key: fence.key.clone(),
+                            token: fence.token,
+                        });
+                    }
+                }
                 let mut ids = HashMap::with_capacity(needed.len());
                 for chunk in needed.chunks(MAX_ROWS_PER_STATEMENT) {
                     let found: Vec<(SqlUuid, String)> = models::table

@@ -206,3 +206,74 @@ mod tests {
         assert_eq!(sqlite_time_text(at), "2026-11-23T05:00:00.000Z");
     }
 }
+
+/// The database's clock moved by a signed number of milliseconds:
+/// `now() + n ms` on PostgreSQL, the same on SQLite as text. Used for lease
+/// expiry and for "older than" comparisons, always on the database clock.
+#[derive(Debug, Clone, QueryId, ValidGrouping)]
+pub struct DbNowPlus {
+    millis: i64,
+    sqlite_modifier: String,
+}
+
+impl DbNowPlus {
+    /// `now()` plus `millis` (negative: in the past).
+    pub fn millis(millis: i64) -> Self {
+        let sign = if millis < 0 { '-' } else { '+' };
+        let abs = millis.unsigned_abs();
+        Self {
+            millis,
+            sqlite_modifier: format!("{sign}{}.{:03} seconds", abs / 1000, abs % 1000),
+        }
+    }
+
+    /// `now()` plus a duration.
+    pub fn after(duration: std::time::Duration) -> Self {
+        Self::millis(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 2))
+    }
+
+    /// `now()` minus a duration.
+    pub fn before(duration: std::time::Duration) -> Self {
+        Self::millis(-i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 2))
+    }
+}
+
+impl Expression for DbNowPlus {
+    type SqlType = DbTimestamp;
+}
+
+impl<QS> AppearsOnTable<QS> for DbNowPlus {}
+impl<QS> SelectableExpression<QS> for DbNowPlus {}
+
+impl QueryFragment<Pg> for DbNowPlus {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("(now() + (");
+        out.push_bind_param::<diesel::sql_types::BigInt, _>(&self.millis)?;
+        out.push_sql(" * interval '1 millisecond'))");
+        Ok(())
+    }
+}
+
+impl QueryFragment<Sqlite> for DbNowPlus {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.push_sql("strftime('%Y-%m-%dT%H:%M:%fZ','now', ");
+        out.push_bind_param::<Text, _>(&self.sqlite_modifier)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod now_plus_tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_modifiers_are_signed_seconds_with_milliseconds() {
+        assert_eq!(
+            DbNowPlus::millis(300_000).sqlite_modifier,
+            "+300.000 seconds"
+        );
+        assert_eq!(DbNowPlus::millis(-1_500).sqlite_modifier, "-1.500 seconds");
+        assert_eq!(DbNowPlus::millis(7).sqlite_modifier, "+0.007 seconds");
+    }
+}

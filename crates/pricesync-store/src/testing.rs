@@ -96,6 +96,63 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Makes a lease look expired (as if its holder had paused past its TTL),
+    /// deterministically.
+    pub async fn expire_lease_for_tests(&self, key: &str) -> crate::StoreResult<()> {
+        use crate::schema::pricing_sync_lock as lock;
+        use crate::sql_types::DbNowPlus;
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        crate::store::on_conn!(self, writer, |conn| {
+            diesel::update(lock::table.filter(lock::key.eq(key)))
+                .set((
+                    lock::acquired_at.eq(DbNowPlus::millis(-120_000)),
+                    lock::renewed_at.eq(DbNowPlus::millis(-120_000)),
+                    lock::expires_at.eq(DbNowPlus::millis(-60_000)),
+                ))
+                .execute(conn)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Moves a job's last heartbeat into the past (as if its worker had
+    /// died that long ago).
+    pub async fn age_heartbeat_for_tests(
+        &self,
+        job: uuid::Uuid,
+        by: std::time::Duration,
+    ) -> crate::StoreResult<()> {
+        use crate::schema::pricing_sync_jobs as jobs;
+        use crate::sql_types::{DbNowPlus, SqlUuid};
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        crate::store::on_conn!(self, writer, |conn| {
+            diesel::update(jobs::table.filter(jobs::id.eq(SqlUuid(job))))
+                .set(jobs::heartbeat_at.eq(DbNowPlus::before(by).nullable()))
+                .execute(conn)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Makes a schedule due now.
+    pub async fn make_schedule_due_for_tests(&self, name: &str) -> crate::StoreResult<()> {
+        use crate::schema::pricing_sync_schedules as schedules;
+        use crate::sql_types::DbNowPlus;
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        crate::store::on_conn!(self, writer, |conn| {
+            diesel::update(schedules::table.filter(schedules::name.eq(name)))
+                .set(schedules::next_run_at.eq(DbNowPlus::millis(-1)))
+                .execute(conn)
+                .await?;
+        });
+        Ok(())
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         match &self.cleanup {
@@ -124,4 +181,34 @@ impl Drop for TestDatabase {
             }
         }
     }
+}
+
+/// Declares each listed `async fn case(store: Store)` as two tests, one on a
+/// fresh SQLite database (module `sqlite`) and one on a fresh PostgreSQL
+/// schema (module `postgres`, left out when no server is available: see the
+/// module docs). The cases must be in scope of the invocation.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($case:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let db = $crate::testing::TestDatabase::sqlite().await;
+                    super::$case(db.store.clone()).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(db) = $crate::testing::TestDatabase::postgres().await else {
+                        return;
+                    };
+                    super::$case(db.store.clone()).await;
+                }
+            )+
+        }
+    };
 }

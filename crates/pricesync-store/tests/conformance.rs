@@ -73,7 +73,7 @@ async fn sync(store: &Store, p: &ProviderId, fresh: &ValidatedList) -> (PriceDif
     let stored = store.load_provider_prices(p).await.expect("load");
     let diff = diff_price_lists(&stored, fresh, ShrinkGuard::default());
     let report = store
-        .apply_price_diff(p, &diff, Some(Uuid::now_v7()))
+        .apply_price_diff(p, &diff, Some(Uuid::now_v7()), None)
         .await
         .expect("apply");
     (diff, report)
@@ -513,32 +513,7 @@ async fn check_constraints_guard_the_invariants(store: Store) {
     assert!(bad_state.is_err(), "an unknown job state was accepted");
 }
 
-macro_rules! conformance {
-    ($($case:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let db = pricesync_store::testing::TestDatabase::sqlite().await;
-                    super::$case(db.store.clone()).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(db) = pricesync_store::testing::TestDatabase::postgres().await else {
-                        return;
-                    };
-                    super::$case(db.store.clone()).await;
-                }
-            )+
-        }
-    };
-}
-
-conformance!(
+pricesync_store::on_both_backends!(
     migrations_are_current_and_idempotent,
     tiny_prices_round_trip_exactly,
     first_insert_then_unchanged_reapply_writes_nothing,

@@ -1,0 +1,689 @@
+//! Leases, jobs and schedules on both backends: the coordination that keeps
+//! two syncs from colliding and jobs from getting stuck.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pricesync_domain::{
+    diff_price_lists, parse_decimal, validate_price_list, ComponentKey, JobState, Meter,
+    PriceSource, ProviderId, ProviderRunStatus, RawOffering, RawPricing, ShrinkGuard,
+    ValidationPolicy,
+};
+use pricesync_store::{
+    CancelOutcome, EnqueueOutcome, HeartbeatOutcome, JobProgress, JobRecord, NewJob,
+    NewProviderLog, Store, StoreError, TickOutcome,
+};
+
+const TTL: Duration = Duration::from_secs(300);
+
+fn providers(names: &[&str]) -> Vec<ProviderId> {
+    names
+        .iter()
+        .map(|n| ProviderId::parse(n).expect("provider"))
+        .collect()
+}
+
+fn job(names: &[&str]) -> NewJob {
+    NewJob {
+        providers: providers(names),
+        dry_run: false,
+        triggered_by: "admin:test".into(),
+        max_attempts: 2,
+        schedule: None,
+    }
+}
+
+async fn enqueued(store: &Store, names: &[&str]) -> JobRecord {
+    match store.enqueue_job(&job(names)).await.expect("enqueue") {
+        EnqueueOutcome::Enqueued(job) => job,
+        other => panic!("expected a new job, got {other:?}"),
+    }
+}
+
+// --- leases ------------------------------------------------------------------
+
+async fn a_lease_has_one_holder_until_it_expires(store: Store) {
+    let key = "pricing_sync:openrouter";
+    let first = store
+        .try_acquire_lease(key, "owner-a", "scheduler", TTL)
+        .await
+        .expect("acquire")
+        .expect("free lease is taken");
+    assert!(first.expires_at > first.acquired_at);
+    assert!(store
+        .try_acquire_lease(key, "owner-b", "admin:ops", TTL)
+        .await
+        .expect("acquire")
+        .is_none());
+    let renewed = store
+        .renew_lease(&first.fence(), "owner-a", TTL)
+        .await
+        .expect("renew")
+        .expect("still held");
+    assert!(renewed.expires_at >= first.expires_at);
+
+    // The holder pauses past its TTL: another takes over with a larger fence.
+    store.expire_lease_for_tests(key).await.expect("expire");
+    let second = store
+        .try_acquire_lease(key, "owner-b", "admin:ops", TTL)
+        .await
+        .expect("acquire")
+        .expect("expired lease is taken over");
+    assert!(second.fence > first.fence, "fences only grow");
+    assert!(store
+        .renew_lease(&first.fence(), "owner-a", TTL)
+        .await
+        .expect("renew")
+        .is_none());
+    assert!(!store
+        .release_lease(&first.fence(), "owner-a")
+        .await
+        .expect("release"));
+    assert!(store
+        .release_lease(&second.fence(), "owner-b")
+        .await
+        .expect("release"));
+    assert!(store.list_leases().await.expect("list").is_empty());
+}
+
+async fn a_stale_fence_cannot_write_prices(store: Store) {
+    let provider = ProviderId::parse("openrouter").expect("provider");
+    let key = "pricing_sync:openrouter";
+    let price_list = |price: &str| {
+        validate_price_list(
+            [RawOffering {
+                provider_model_id: "m".into(),
+                display_name: None,
+                context_length: None,
+                source: PriceSource::Api,
+                pricing: RawPricing::Metered(vec![(
+                    ComponentKey {
+                        meter: Meter::InputTokens,
+                        min_prompt_tokens: 0,
+                    },
+                    parse_decimal(price).expect("price"),
+                )]),
+            }],
+            &ValidationPolicy::default(),
+        )
+    };
+    let old = store
+        .try_acquire_lease(key, "paused", "scheduler", TTL)
+        .await
+        .expect("acquire")
+        .expect("taken");
+    // The old holder computed its diff, then paused past its lease.
+    let stale_diff = diff_price_lists(&[], &price_list("0.000001"), ShrinkGuard::default());
+    store.expire_lease_for_tests(key).await.expect("expire");
+    let new = store
+        .try_acquire_lease(key, "fresh", "scheduler", TTL)
+        .await
+        .expect("acquire")
+        .expect("taken over");
+    let fresh_diff = diff_price_lists(&[], &price_list("0.000002"), ShrinkGuard::default());
+    store
+        .apply_price_diff(&provider, &fresh_diff, None, Some(&new.fence()))
+        .await
+        .expect("the new holder writes");
+    let rejected = store
+        .apply_price_diff(&provider, &stale_diff, None, Some(&old.fence()))
+        .await;
+    assert!(
+        matches!(rejected, Err(StoreError::FenceRejected { .. })),
+        "{rejected:?}"
+    );
+    let model = store
+        .get_model(&provider, "m")
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(
+        model.prices[0].usd_per_unit.to_string(),
+        "0.000002",
+        "the new holder's prices stay"
+    );
+}
+
+async fn many_acquirers_one_holder(store: Store) {
+    let store = Arc::new(store);
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .try_acquire_lease(
+                        "pricing_sync:nearai",
+                        &format!("owner-{i}"),
+                        "scheduler",
+                        TTL,
+                    )
+                    .await
+                    .expect("acquire")
+            })
+        })
+        .collect();
+    let mut holders = 0;
+    for task in tasks {
+        if task.await.expect("task").is_some() {
+            holders += 1;
+        }
+    }
+    assert_eq!(holders, 1);
+}
+
+// --- jobs --------------------------------------------------------------------
+
+async fn concurrent_triggers_make_exactly_one_job(store: Store) {
+    let store = Arc::new(store);
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.enqueue_job(&job(&["openrouter", "nearai"])).await })
+        })
+        .collect();
+    let mut created = Vec::new();
+    let mut refused_for = HashSet::new();
+    for task in tasks {
+        match task.await.expect("task").expect("enqueue answers") {
+            EnqueueOutcome::Enqueued(job) => created.push(job.id),
+            EnqueueOutcome::Busy { active, .. } => {
+                refused_for.insert(active.id);
+            }
+            EnqueueOutcome::SlotTaken => panic!("no schedule here"),
+        }
+    }
+    assert_eq!(created.len(), 1, "exactly one job");
+    assert_eq!(
+        refused_for,
+        HashSet::from([created[0]]),
+        "every refusal names it"
+    );
+    assert_eq!(store.active_jobs().await.expect("active").len(), 1);
+}
+
+async fn overlapping_providers_are_refused_and_others_run_alongside(store: Store) {
+    let first = enqueued(&store, &["openrouter", "nearai"]).await;
+    match store.enqueue_job(&job(&["nearai"])).await.expect("enqueue") {
+        EnqueueOutcome::Busy { active, provider } => {
+            assert_eq!(active.id, first.id);
+            assert_eq!(provider, "nearai");
+        }
+        other => panic!("expected busy, got {other:?}"),
+    }
+    let other = enqueued(&store, &["featherless"]).await;
+    assert_ne!(other.id, first.id);
+}
+
+async fn a_claimed_job_runs_guarded_to_its_end(store: Store) {
+    let queued = enqueued(&store, &["openrouter"]).await;
+    assert_eq!(queued.state, JobState::Queued);
+    let running = store
+        .claim_next_job("worker-1")
+        .await
+        .expect("claim")
+        .expect("a job");
+    assert_eq!(
+        (running.id, running.state, running.attempt),
+        (queued.id, JobState::InProgress, 1)
+    );
+    assert!(store
+        .claim_next_job("worker-2")
+        .await
+        .expect("claim")
+        .is_none());
+
+    let progress = JobProgress {
+        providers_done: 1,
+        models_processed: 340,
+    };
+    assert_eq!(
+        store
+            .heartbeat_job(running.id, "worker-1", 1, progress)
+            .await
+            .expect("beat"),
+        HeartbeatOutcome::Alive {
+            cancel_requested: false
+        }
+    );
+    assert_eq!(
+        store
+            .heartbeat_job(running.id, "worker-2", 1, progress)
+            .await
+            .expect("beat"),
+        HeartbeatOutcome::Lost,
+        "another worker's heartbeat is refused"
+    );
+    store
+        .record_provider_log(
+            running.id,
+            &NewProviderLog {
+                provider: "openrouter".into(),
+                status: ProviderRunStatus::Succeeded,
+                counts: [340, 3, 2, 335, 1, 0, 0],
+                removals_suppressed: false,
+                duration: Duration::from_millis(1234),
+                error: None,
+            },
+        )
+        .await
+        .expect("log");
+    assert!(!store
+        .finish_job(
+            running.id,
+            "worker-2",
+            1,
+            JobState::Completed,
+            progress,
+            None
+        )
+        .await
+        .expect("finish"));
+    assert!(store
+        .finish_job(
+            running.id,
+            "worker-1",
+            1,
+            JobState::Completed,
+            progress,
+            None
+        )
+        .await
+        .expect("finish"));
+    let done = store
+        .get_job(running.id)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(done.state, JobState::Completed);
+    assert_eq!(done.models_processed, 340);
+    assert!(done.finished_at >= done.started_at);
+    let logs = store.job_provider_logs(running.id).await.expect("logs");
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].duration_ms, 1234);
+    assert_eq!((logs[0].models_added, logs[0].models_skipped), (3, 1));
+    let (last, last_ok) = store.last_provider_runs("openrouter").await.expect("runs");
+    assert_eq!(last.map(|l| l.status), Some(ProviderRunStatus::Succeeded));
+    assert!(last_ok.is_some());
+    // The provider is free again.
+    enqueued(&store, &["openrouter"]).await;
+}
+
+async fn dead_workers_jobs_are_rescued_then_failed_when_out_of_attempts(store: Store) {
+    let queued = enqueued(&store, &["openrouter"]).await;
+    let first = store
+        .claim_next_job("dies-1")
+        .await
+        .expect("claim")
+        .expect("job");
+    store
+        .age_heartbeat_for_tests(first.id, Duration::from_secs(60))
+        .await
+        .expect("age");
+    let report = store
+        .rescue_stale_jobs(Duration::from_secs(30))
+        .await
+        .expect("rescue");
+    assert_eq!(report.requeued, [queued.id]);
+    assert!(report.failed.is_empty());
+    assert!(
+        !store
+            .finish_job(
+                first.id,
+                "dies-1",
+                1,
+                JobState::Completed,
+                JobProgress::default(),
+                None
+            )
+            .await
+            .expect("finish"),
+        "the worker that lost the job cannot complete it"
+    );
+
+    let second = store
+        .claim_next_job("dies-2")
+        .await
+        .expect("claim")
+        .expect("job");
+    assert_eq!(second.attempt, 2);
+    store
+        .age_heartbeat_for_tests(second.id, Duration::from_secs(60))
+        .await
+        .expect("age");
+    let report = store
+        .rescue_stale_jobs(Duration::from_secs(30))
+        .await
+        .expect("rescue");
+    assert_eq!(report.failed, [queued.id]);
+    let failed = store
+        .get_job(queued.id)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(failed.state, JobState::Failed);
+    assert!(failed
+        .error
+        .as_deref()
+        .unwrap_or_default()
+        .contains("heartbeat"));
+    // A fresh heartbeat is not stale.
+    let third = enqueued(&store, &["openrouter"]).await;
+    store
+        .claim_next_job("alive")
+        .await
+        .expect("claim")
+        .expect("job");
+    let report = store
+        .rescue_stale_jobs(Duration::from_secs(30))
+        .await
+        .expect("rescue");
+    assert!(
+        report.requeued.is_empty() && report.failed.is_empty(),
+        "{third:?}"
+    );
+}
+
+async fn shutdown_requeues_without_using_an_attempt(store: Store) {
+    enqueued(&store, &["openrouter"]).await;
+    let running = store
+        .claim_next_job("w")
+        .await
+        .expect("claim")
+        .expect("job");
+    assert!(store
+        .requeue_job(running.id, "w", 1, true)
+        .await
+        .expect("requeue"));
+    let back = store
+        .get_job(running.id)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(
+        (back.state, back.attempt, back.worker.as_deref()),
+        (JobState::Queued, 0, None)
+    );
+    let again = store
+        .claim_next_job("w2")
+        .await
+        .expect("claim")
+        .expect("job");
+    assert_eq!(again.attempt, 1);
+}
+
+async fn cancel_stops_queued_jobs_at_once_and_flags_running_ones(store: Store) {
+    let queued = enqueued(&store, &["openrouter"]).await;
+    match store
+        .cancel_job(queued.id, "admin:ops")
+        .await
+        .expect("cancel")
+    {
+        CancelOutcome::Cancelled(job) => assert_eq!(job.state, JobState::Cancelled),
+        other => panic!("{other:?}"),
+    }
+    let running_job = enqueued(&store, &["openrouter"]).await;
+    let running = store
+        .claim_next_job("w")
+        .await
+        .expect("claim")
+        .expect("job");
+    assert_eq!(running.id, running_job.id);
+    assert!(matches!(
+        store
+            .cancel_job(running.id, "admin:ops")
+            .await
+            .expect("cancel"),
+        CancelOutcome::Requested(_)
+    ));
+    assert_eq!(
+        store
+            .heartbeat_job(running.id, "w", 1, JobProgress::default())
+            .await
+            .expect("beat"),
+        HeartbeatOutcome::Alive {
+            cancel_requested: true
+        }
+    );
+    assert!(store
+        .finish_job(
+            running.id,
+            "w",
+            1,
+            JobState::Cancelled,
+            JobProgress::default(),
+            Some("cancelled")
+        )
+        .await
+        .expect("finish"));
+    assert!(matches!(
+        store
+            .cancel_job(running.id, "admin:ops")
+            .await
+            .expect("cancel"),
+        CancelOutcome::AlreadyFinished(_)
+    ));
+    assert_eq!(
+        store
+            .cancel_job(uuid::Uuid::now_v7(), "admin:ops")
+            .await
+            .expect("cancel"),
+        CancelOutcome::NotFound
+    );
+}
+
+async fn jobs_list_newest_first_and_old_ones_are_pruned(store: Store) {
+    let a = enqueued(&store, &["a"]).await;
+    let b = enqueued(&store, &["b"]).await;
+    let c = enqueued(&store, &["c"]).await;
+    let page = store.list_jobs(None, 2, None).await.expect("list");
+    assert_eq!(page.iter().map(|j| j.id).collect::<Vec<_>>(), [c.id, b.id]);
+    let next = store.list_jobs(None, 2, Some(b.id)).await.expect("list");
+    assert_eq!(next.iter().map(|j| j.id).collect::<Vec<_>>(), [a.id]);
+    store.cancel_job(a.id, "t").await.expect("cancel");
+    let cancelled = store
+        .list_jobs(Some(JobState::Cancelled), 10, None)
+        .await
+        .expect("list");
+    assert_eq!(cancelled.len(), 1);
+    assert_eq!(
+        store
+            .prune_finished_jobs(Duration::from_secs(3600))
+            .await
+            .expect("prune"),
+        0
+    );
+    assert_eq!(
+        store
+            .prune_finished_jobs(Duration::ZERO)
+            .await
+            .expect("prune"),
+        1
+    );
+    assert!(store.get_job(a.id).await.expect("get").is_none());
+}
+
+// --- schedules -----------------------------------------------------------------
+
+async fn a_due_slot_yields_one_job_and_busy_providers_skip_it(store: Store) {
+    let names = vec!["openrouter".to_owned(), "nearai".to_owned()];
+    let schedule = store
+        .ensure_schedule(
+            "default",
+            &names,
+            Duration::from_secs(6 * 3600),
+            true,
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("schedule");
+    assert_eq!(schedule.providers, names);
+    let template = NewJob {
+        triggered_by: "scheduler".into(),
+        ..job(&["openrouter"])
+    };
+    assert!(matches!(
+        store
+            .tick_schedule("default", &template)
+            .await
+            .expect("tick"),
+        TickOutcome::NotDue { .. }
+    ));
+    store
+        .make_schedule_due_for_tests("default")
+        .await
+        .expect("due");
+    let job = match store
+        .tick_schedule("default", &template)
+        .await
+        .expect("tick")
+    {
+        TickOutcome::Enqueued(job) => job,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(job.providers, names);
+    assert_eq!(job.schedule_name.as_deref(), Some("default"));
+    assert!(matches!(
+        store
+            .tick_schedule("default", &template)
+            .await
+            .expect("tick"),
+        TickOutcome::NotDue { .. }
+    ));
+    // Due again while the first job still runs: skipped, slot advanced.
+    store
+        .make_schedule_due_for_tests("default")
+        .await
+        .expect("due");
+    match store
+        .tick_schedule("default", &template)
+        .await
+        .expect("tick")
+    {
+        TickOutcome::Busy { active, .. } => assert_eq!(active.id, job.id),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        store
+            .tick_schedule("default", &template)
+            .await
+            .expect("tick"),
+        TickOutcome::NotDue { .. }
+    ));
+    assert_eq!(store.active_jobs().await.expect("active").len(), 1);
+}
+
+async fn concurrent_ticks_produce_one_job_per_slot(store: Store) {
+    let names = vec!["openrouter".to_owned()];
+    store
+        .ensure_schedule(
+            "default",
+            &names,
+            Duration::from_secs(3600),
+            true,
+            Duration::ZERO,
+        )
+        .await
+        .expect("schedule");
+    store
+        .make_schedule_due_for_tests("default")
+        .await
+        .expect("due");
+    let store = Arc::new(store);
+    let template = NewJob {
+        triggered_by: "scheduler".into(),
+        ..job(&["openrouter"])
+    };
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            let template = template.clone();
+            tokio::spawn(async move { store.tick_schedule("default", &template).await })
+        })
+        .collect();
+    let mut enqueued = 0;
+    for task in tasks {
+        if let TickOutcome::Enqueued(_) = task.await.expect("task").expect("tick") {
+            enqueued += 1;
+        }
+    }
+    assert_eq!(enqueued, 1);
+    assert_eq!(store.active_jobs().await.expect("active").len(), 1);
+}
+
+async fn a_failure_brings_the_next_run_forward(store: Store) {
+    let names = vec!["openrouter".to_owned()];
+    let before = store
+        .ensure_schedule(
+            "default",
+            &names,
+            Duration::from_secs(6 * 3600),
+            true,
+            Duration::from_secs(6 * 3600),
+        )
+        .await
+        .expect("schedule");
+    store
+        .record_schedule_result("default", false, Duration::from_secs(60))
+        .await
+        .expect("record");
+    let after = store
+        .get_schedule("default")
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(after.consecutive_failures, 1);
+    assert!(after.next_run_at < before.next_run_at);
+    assert!(after.next_run_at - before.next_run_at < time::Duration::hours(-5));
+    store
+        .record_schedule_result("default", true, Duration::from_secs(60))
+        .await
+        .expect("record");
+    assert_eq!(
+        store
+            .get_schedule("default")
+            .await
+            .expect("get")
+            .expect("stored")
+            .consecutive_failures,
+        0
+    );
+    let disabled = store
+        .ensure_schedule(
+            "default",
+            &names,
+            Duration::from_secs(3600),
+            false,
+            Duration::ZERO,
+        )
+        .await
+        .expect("schedule");
+    assert!(!disabled.enabled);
+    store
+        .make_schedule_due_for_tests("default")
+        .await
+        .expect("due");
+    assert_eq!(
+        store
+            .tick_schedule("default", &job(&["openrouter"]))
+            .await
+            .expect("tick"),
+        TickOutcome::Disabled
+    );
+}
+
+pricesync_store::on_both_backends!(
+    a_lease_has_one_holder_until_it_expires,
+    a_stale_fence_cannot_write_prices,
+    many_acquirers_one_holder,
+    concurrent_triggers_make_exactly_one_job,
+    overlapping_providers_are_refused_and_others_run_alongside,
+    a_claimed_job_runs_guarded_to_its_end,
+    dead_workers_jobs_are_rescued_then_failed_when_out_of_attempts,
+    shutdown_requeues_without_using_an_attempt,
+    cancel_stops_queued_jobs_at_once_and_flags_running_ones,
+    jobs_list_newest_first_and_old_ones_are_pruned,
+    a_due_slot_yields_one_job_and_busy_providers_skip_it,
+    concurrent_ticks_produce_one_job_per_slot,
+    a_failure_brings_the_next_run_forward,
+);
