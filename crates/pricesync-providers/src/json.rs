@@ -5,12 +5,12 @@
 //! entries first, so one malformed model is skipped with a reason while the
 //! rest of the list goes on.
 
-use pricesync_domain::{parse_decimal, Decimal, SkipReason, SkippedModel};
+use pricesync_domain::{parse_decimal, Decimal, RawOffering, SkipReason, SkippedModel};
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::FetchError;
+use crate::{FetchError, FetchedList};
 
 /// A decimal from a JSON string (`"0.000003"`) or number (`0.88`, `2690`),
 /// exactly as written.
@@ -22,6 +22,25 @@ pub(crate) fn decimal(value: &Value) -> Result<Decimal, String> {
         other => return Err(format!("is {}, not a decimal", type_name(other))),
     };
     parse_decimal(text).map_err(|_| format!("{text:?} is not a decimal number"))
+}
+
+/// A signed whole number from JSON (a number, or a string of digits).
+pub(crate) fn integer(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(number) => number.as_str().parse().ok(),
+        Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A descriptive text field, when it is one. Names and similar fields are
+/// read leniently: a wrong type there loses the name, not the model's price.
+pub(crate) fn text(value: Option<&Value>) -> Option<String> {
+    value
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
 }
 
 /// A whole number from JSON (a number, or a string of digits).
@@ -63,6 +82,35 @@ pub(crate) fn entry<T: DeserializeOwned>(raw: &RawValue, id_key: &str) -> Result
         provider_model_id: entry_id(raw, id_key),
         reason: SkipReason::Unparseable(e.to_string()),
     })
+}
+
+/// Reads every entry of a list: each one that parses as `T` and that `read`
+/// accepts becomes an offering, every other one a skipped model with its
+/// reason. One bad entry never stops the rest of the list.
+pub(crate) fn read_list<T: DeserializeOwned>(
+    raws: &[&RawValue],
+    id_key: &str,
+    mut read: impl FnMut(T) -> Result<RawOffering, SkippedModel>,
+) -> FetchedList {
+    let mut list = FetchedList {
+        models: Vec::with_capacity(raws.len()),
+        skipped: Vec::new(),
+    };
+    for raw in raws {
+        match entry::<T>(raw, id_key).and_then(&mut read) {
+            Ok(model) => list.models.push(model),
+            Err(skipped) => list.skipped.push(skipped),
+        }
+    }
+    list
+}
+
+/// A skipped model.
+pub(crate) fn skip(provider_model_id: &str, reason: SkipReason) -> SkippedModel {
+    SkippedModel {
+        provider_model_id: provider_model_id.to_owned(),
+        reason,
+    }
 }
 
 /// The entry's id, as well as it can be read.
@@ -110,5 +158,17 @@ mod tests {
         assert_eq!(whole_number(&v), None);
         let v: Value = serde_json::from_str("-3").expect("json");
         assert_eq!(whole_number(&v), None);
+        assert_eq!(integer(&v), Some(-3));
+        let v: Value = serde_json::from_str("\"9\"").expect("json");
+        assert_eq!(integer(&v), Some(9));
+    }
+
+    #[test]
+    fn names_are_read_leniently() {
+        let v: Value = serde_json::from_str("\" Llama 3 \"").expect("json");
+        assert_eq!(text(Some(&v)).as_deref(), Some("Llama 3"));
+        let v: Value = serde_json::from_str("42").expect("json");
+        assert_eq!(text(Some(&v)), None);
+        assert_eq!(text(None), None);
     }
 }

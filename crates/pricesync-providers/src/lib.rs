@@ -6,21 +6,41 @@
 //! validated: validation, diffing and storage are the engine's. Other Rust
 //! services implement [`PriceFetcher`] for their own sources and hand it to
 //! the engine.
+//!
+//! One module per provider (`openrouter`, `featherless`, `nearai`,
+//! `alibaba_cloud`, `together`, `deepinfra`, `cerebras`, `novita`, `xai`),
+//! each with a `parse` function over the provider's raw payload and module
+//! docs stating its endpoint, units, key→meter mapping and quirks. groq and
+//! fireworks have no price API and are served from the [`manual`] table.
+//! [`build_fetchers`] builds them by name from configuration.
 
+pub mod alibaba_cloud;
+mod api;
+pub mod cerebras;
+pub mod deepinfra;
 mod error;
+pub mod featherless;
 pub mod http;
 mod json;
 pub mod manual;
+pub mod nearai;
+pub mod novita;
 pub mod openrouter;
+pub mod paging;
+mod prices;
 mod registry;
 mod settings;
+pub mod together;
+pub mod xai;
 
 use async_trait::async_trait;
 use pricesync_domain::{ProviderId, RawOffering, SkippedModel};
 
 pub use error::FetchError;
 pub use http::{HttpClient, HttpPolicy};
-pub use registry::{build_fetchers, known_providers, RegistryError, KNOWN_PROVIDERS};
+pub use registry::{
+    build_fetchers, known_providers, KnownProvider, RegistryError, Source, KNOWN_PROVIDERS,
+};
 pub use settings::ProviderSettings;
 
 /// A provider's list as fetched: the models read, and the entries that could

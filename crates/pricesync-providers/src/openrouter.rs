@@ -18,7 +18,9 @@
 //! - `"-1"` in any price marks a variable price (routers such as
 //!   `openrouter/auto`): the model is [`RawPricing::Dynamic`], no number is kept.
 //! - `"0"`: free or not charged separately. Input and output are always kept
-//!   (so an all-zero model is free); other zero prices are left out.
+//!   (so an all-zero model is free); other zero prices are left out (the
+//!   rule of [`crate::prices`]). A `pricing` without any known price is
+//!   unknown.
 //! - `overrides: [{"min_prompt_tokens": N, …}]` become bands from N prompt
 //!   tokens; keys an override leaves out inherit the base price.
 //! - `discount` (a fraction) is applied to every price: `price × (1 − discount)`.
@@ -39,9 +41,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::http::{endpoint, HttpClient};
-use crate::json::{decimal, entry, payload, whole_number};
-use crate::{FetchError, FetchedList, PriceFetcher, ProviderSettings};
+use crate::api::{Key, ProviderApi};
+use crate::json::{decimal, payload, read_list, whole_number};
+use crate::prices::kept;
+use crate::{FetchError, FetchedList, HttpClient, PriceFetcher, ProviderSettings};
 
 /// The default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://openrouter.ai/api/v1";
@@ -80,19 +83,15 @@ struct Model {
 
 /// Fetches OpenRouter's model list.
 pub struct OpenRouterFetcher {
-    provider: ProviderId,
-    settings: ProviderSettings,
-    http: HttpClient,
+    api: ProviderApi,
 }
 
 impl OpenRouterFetcher {
     /// A fetcher for `settings.base_url`.
     pub fn new(settings: ProviderSettings, http: HttpClient) -> Result<Self, FetchError> {
         Ok(Self {
-            provider: ProviderId::parse("openrouter")
-                .map_err(|e| FetchError::Malformed(e.to_string()))?,
-            settings,
-            http,
+            // The key is optional: sent when configured.
+            api: ProviderApi::new("openrouter", settings, http, Key::Optional)?,
         })
     }
 }
@@ -100,31 +99,18 @@ impl OpenRouterFetcher {
 #[async_trait]
 impl PriceFetcher for OpenRouterFetcher {
     fn provider(&self) -> &ProviderId {
-        &self.provider
+        self.api.provider()
     }
 
     async fn fetch(&self) -> Result<FetchedList, FetchError> {
-        let url = endpoint(&self.settings.base_url, "models")?;
-        // The key is optional: sent when configured.
-        let body = self
-            .http
-            .get_bytes(&url, self.settings.api_key.as_deref())
-            .await?;
-        parse(&body)
+        parse(&self.api.get("models").await?)
     }
 }
 
 /// Parses a `/models` payload.
 pub fn parse(body: &[u8]) -> Result<FetchedList, FetchError> {
     let envelope: Envelope<'_> = payload(body)?;
-    let mut list = FetchedList::default();
-    for raw in envelope.data {
-        match entry::<Model>(raw, "id").and_then(offering) {
-            Ok(model) => list.models.push(model),
-            Err(skipped) => list.skipped.push(skipped),
-        }
-    }
-    Ok(list)
+    Ok(read_list(&envelope.data, "id", offering))
 }
 
 fn offering(model: Model) -> Result<RawOffering, SkippedModel> {
@@ -192,6 +178,10 @@ fn pricing(prices: &BTreeMap<String, Value>) -> Result<RawPricing, String> {
             push_band(&mut components, start, &band_prices, discount)?;
         }
     }
+    if components.is_empty() {
+        // `pricing: {}` or only unknown keys: listed without a price.
+        return Ok(RawPricing::Unknown);
+    }
     Ok(RawPricing::Metered(components))
 }
 
@@ -220,8 +210,7 @@ fn push_band(
     discount: Decimal,
 ) -> Result<(), String> {
     for (meter, price) in prices {
-        let keep = matches!(meter, Meter::InputTokens | Meter::OutputTokens) || !price.is_zero();
-        if !keep {
+        if !kept(*meter, *price) {
             continue;
         }
         let usd = PriceUnit::UsdPerUnit

@@ -4,8 +4,16 @@ use std::sync::Arc;
 
 use pricesync_domain::ProviderId;
 
+use crate::alibaba_cloud::AlibabaCloudFetcher;
+use crate::cerebras::CerebrasFetcher;
+use crate::deepinfra::DeepInfraFetcher;
+use crate::featherless::FeatherlessFetcher;
 use crate::manual::{ManualFetcher, ManualTable, ManualTableError};
+use crate::nearai::NearAiFetcher;
+use crate::novita::NovitaFetcher;
 use crate::openrouter::OpenRouterFetcher;
+use crate::together::TogetherFetcher;
+use crate::xai::XaiFetcher;
 use crate::{FetchError, HttpClient, HttpPolicy, PriceFetcher, ProviderSettings};
 
 /// How a provider's prices are obtained.
@@ -13,6 +21,12 @@ use crate::{FetchError, HttpClient, HttpPolicy, PriceFetcher, ProviderSettings};
 pub enum Source {
     /// From its API, at this default base URL.
     Api {
+        /// The default base URL (`<PROVIDER>_BASE_URL` overrides it).
+        default_base_url: &'static str,
+    },
+    /// From the manual price table, cross-checked against the provider's
+    /// model list at this default base URL when its key is set.
+    ManualCrossChecked {
         /// The default base URL (`<PROVIDER>_BASE_URL` overrides it).
         default_base_url: &'static str,
     },
@@ -29,14 +43,29 @@ pub struct KnownProvider {
     pub source: Source,
 }
 
+const fn api(name: &'static str, default_base_url: &'static str) -> KnownProvider {
+    KnownProvider {
+        name,
+        source: Source::Api { default_base_url },
+    }
+}
+
 /// Every provider pricesync knows, by name.
 pub const KNOWN_PROVIDERS: &[KnownProvider] = &[
+    api("openrouter", crate::openrouter::DEFAULT_BASE_URL),
+    api("featherless", crate::featherless::DEFAULT_BASE_URL),
+    api("nearai", crate::nearai::DEFAULT_BASE_URL),
     KnownProvider {
-        name: "openrouter",
-        source: Source::Api {
-            default_base_url: crate::openrouter::DEFAULT_BASE_URL,
+        name: "alibaba-cloud",
+        source: Source::ManualCrossChecked {
+            default_base_url: crate::alibaba_cloud::DEFAULT_BASE_URL,
         },
     },
+    api("together", crate::together::DEFAULT_BASE_URL),
+    api("deepinfra", crate::deepinfra::DEFAULT_BASE_URL),
+    api("cerebras", crate::cerebras::DEFAULT_BASE_URL),
+    api("novita", crate::novita::DEFAULT_BASE_URL),
+    api("xai", crate::xai::DEFAULT_BASE_URL),
     KnownProvider {
         name: "groq",
         source: Source::Manual,
@@ -109,22 +138,40 @@ pub fn build_fetchers(
             .map_err(|e| FetchError::Malformed(format!("provider name: {e}")))?;
         let fetcher: Arc<dyn PriceFetcher> = match provider.source {
             Source::Manual => Arc::new(ManualFetcher::new(id, &table)),
-            Source::Api { default_base_url } => {
+            Source::Api { default_base_url } | Source::ManualCrossChecked { default_base_url } => {
                 let settings =
                     ProviderSettings::from_lookup(provider.name, default_base_url, lookup);
-                match provider.name {
-                    "openrouter" => Arc::new(OpenRouterFetcher::new(settings, http.clone())?),
-                    other => {
-                        return Err(RegistryError::UnknownProvider {
-                            name: other.to_owned(),
-                        })
-                    }
-                }
+                api_fetcher(provider.name, settings, http.clone(), &table)?
             }
         };
         fetchers.push(fetcher);
     }
     Ok(fetchers)
+}
+
+/// The fetcher of a provider reached over HTTP.
+fn api_fetcher(
+    name: &str,
+    settings: ProviderSettings,
+    http: HttpClient,
+    table: &ManualTable,
+) -> Result<Arc<dyn PriceFetcher>, RegistryError> {
+    Ok(match name {
+        "openrouter" => Arc::new(OpenRouterFetcher::new(settings, http)?),
+        "featherless" => Arc::new(FeatherlessFetcher::new(settings, http)?),
+        "nearai" => Arc::new(NearAiFetcher::new(settings, http)?),
+        "alibaba-cloud" => Arc::new(AlibabaCloudFetcher::new(settings, http, table)?),
+        "together" => Arc::new(TogetherFetcher::new(settings, http)?),
+        "deepinfra" => Arc::new(DeepInfraFetcher::new(settings, http)?),
+        "cerebras" => Arc::new(CerebrasFetcher::new(settings, http)?),
+        "novita" => Arc::new(NovitaFetcher::new(settings, http)?),
+        "xai" => Arc::new(XaiFetcher::new(settings, http)?),
+        other => {
+            return Err(RegistryError::UnknownProvider {
+                name: other.to_owned(),
+            })
+        }
+    })
 }
 
 #[cfg(test)]
@@ -155,6 +202,23 @@ mod tests {
         .expect("builds");
         let names: Vec<&str> = fetchers.iter().map(|f| f.provider().as_str()).collect();
         assert_eq!(names, ["groq", "openrouter"]);
+    }
+
+    #[test]
+    fn every_known_provider_builds_without_configuration() {
+        let names: Vec<String> = known_providers().into_iter().map(str::to_owned).collect();
+        let fetchers = build_fetchers(&names, &|_| None, HttpPolicy::default()).expect("all build");
+        let built: Vec<&str> = fetchers.iter().map(|f| f.provider().as_str()).collect();
+        assert_eq!(built, known_providers());
+        for provider in [
+            "openrouter",
+            "featherless",
+            "nearai",
+            "alibaba-cloud",
+            "xai",
+        ] {
+            assert!(built.contains(&provider), "{provider}");
+        }
     }
 
     #[test]
