@@ -18,8 +18,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::batch::{binds, BatchInsert, InsertRow, Upsert};
+use crate::leases::provider_lease_key;
 use crate::schema::{
-    pricing_sync_active_providers as active, pricing_sync_jobs as jobs, pricing_sync_log as log,
+    pricing_sync_active_providers as active, pricing_sync_jobs as jobs, pricing_sync_lock as lock,
+    pricing_sync_log as log,
 };
 use crate::sql_types::{DbNow, DbNowPlus, DbTimestamp, DbUuid, SqlTime, SqlUuid};
 use crate::store::on_conn;
@@ -789,7 +791,10 @@ impl Store {
 
     /// Rescues jobs whose worker stopped heartbeating for longer than
     /// `timeout`: re-queued while attempts remain, else failed with a clear
-    /// message (and their providers freed).
+    /// message (and their providers freed). The dead worker's leases on the
+    /// job's providers are removed, so the next attempt need not wait for
+    /// them to expire; fencing keeps a worker that was only paused from
+    /// writing.
     pub async fn rescue_stale_jobs(&self, timeout: Duration) -> StoreResult<RescueReport> {
         let message = truncate_error(&format!(
             "the worker stopped heartbeating for more than {} s on its last allowed attempt; \
@@ -801,41 +806,70 @@ impl Store {
                 let stale = jobs::state
                     .eq(JobState::InProgress.as_str())
                     .and(jobs::heartbeat_at.lt(DbNowPlus::before(timeout).nullable()));
-                let requeued: Vec<SqlUuid> = diesel::update(
-                    jobs::table
-                        .filter(stale.clone())
-                        .filter(jobs::attempt.lt(jobs::max_attempts)),
-                )
-                .set((
-                    jobs::state.eq(JobState::Queued.as_str()),
-                    jobs::worker.eq(None::<String>),
-                    jobs::heartbeat_at.eq(None::<SqlTime>),
-                ))
-                .returning(jobs::id)
-                .get_results(conn)
-                .await?;
-                let failed: Vec<SqlUuid> = diesel::update(
-                    jobs::table
-                        .filter(stale)
-                        .filter(jobs::attempt.ge(jobs::max_attempts)),
-                )
-                .set((
-                    jobs::state.eq(JobState::Failed.as_str()),
-                    jobs::finished_at.eq(DbNow.nullable()),
-                    jobs::error.eq(&message),
-                ))
-                .returning(jobs::id)
-                .get_results(conn)
-                .await?;
-                if !failed.is_empty() {
-                    diesel::delete(active::table.filter(active::job_id.eq_any(&failed)))
+                let found: Vec<(SqlUuid, Option<String>, String, i32, i32)> = jobs::table
+                    .filter(stale.clone())
+                    .select((
+                        jobs::id,
+                        jobs::worker,
+                        jobs::providers,
+                        jobs::attempt,
+                        jobs::max_attempts,
+                    ))
+                    .load(conn)
+                    .await?;
+                let mut report = RescueReport::default();
+                for (id, worker, providers, attempt, max_attempts) in found {
+                    // Re-check staleness in the UPDATE: another rescuer (or a
+                    // late heartbeat) may have got there first.
+                    let target = jobs::table.filter(jobs::id.eq(id)).filter(stale.clone());
+                    let changed = if attempt < max_attempts {
+                        diesel::update(target)
+                            .set((
+                                jobs::state.eq(JobState::Queued.as_str()),
+                                jobs::worker.eq(None::<String>),
+                                jobs::heartbeat_at.eq(None::<SqlTime>),
+                            ))
+                            .execute(conn)
+                            .await?
+                    } else {
+                        let failed = diesel::update(target)
+                            .set((
+                                jobs::state.eq(JobState::Failed.as_str()),
+                                jobs::finished_at.eq(DbNow.nullable()),
+                                jobs::error.eq(&message),
+                            ))
+                            .execute(conn)
+                            .await?;
+                        if failed == 1 {
+                            diesel::delete(active::table.filter(active::job_id.eq(id)))
+                                .execute(conn)
+                                .await?;
+                        }
+                        failed
+                    };
+                    if changed != 1 {
+                        continue;
+                    }
+                    // The dead worker's leases on the job's providers go too:
+                    // should it still be alive, the fence stops its writes.
+                    if let Some(worker) = worker {
+                        let keys: Vec<String> =
+                            providers.split(',').map(provider_lease_key).collect();
+                        diesel::delete(
+                            lock::table
+                                .filter(lock::owner.eq(worker))
+                                .filter(lock::key.eq_any(keys)),
+                        )
                         .execute(conn)
                         .await?;
+                    }
+                    if attempt < max_attempts {
+                        report.requeued.push(id.0);
+                    } else {
+                        report.failed.push(id.0);
+                    }
                 }
-                Ok(RescueReport {
-                    requeued: requeued.into_iter().map(|u| u.0).collect(),
-                    failed: failed.into_iter().map(|u| u.0).collect(),
-                })
+                Ok(report)
             })
             .await
         })

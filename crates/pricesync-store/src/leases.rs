@@ -14,6 +14,11 @@ use crate::sql_types::{DbNow, DbNowPlus, DbTimestamp, SqlTime};
 use crate::store::{checkout, on_conn, Backend};
 use crate::{Store, StoreError, StoreResult};
 
+/// The lease key of a provider's sync: `pricing_sync:<provider>`.
+pub fn provider_lease_key(provider: &str) -> String {
+    format!("pricing_sync:{provider}")
+}
+
 /// A lease as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Lease {

@@ -35,7 +35,7 @@ pub use jobs::{
     truncate_error, CancelOutcome, EnqueueOutcome, HeartbeatOutcome, JobProgress, JobRecord,
     NewJob, NewProviderLog, ProviderLog, RescueReport, ScheduleSlot, MAX_ERROR_CHARS,
 };
-pub use leases::{Fence, Lease};
+pub use leases::{provider_lease_key, Fence, Lease};
 pub use prices::{WriteReport, MAX_ROWS_PER_STATEMENT};
 pub use reads::{
     HistoryChange, HistoryEntry, HistoryPage, HistoryQuery, ModelCursor, ModelPage, ModelQuery,
