@@ -12,9 +12,12 @@ migrate:
 test:
     cargo test --workspace
 
-# Benchmarks: store writes of a 26,000-model list on SQLite and PostgreSQL.
+# Benchmarks: store writes of a 26,000-model list on SQLite and PostgreSQL;
+# parsing + validating a 22,000-model Featherless and a 1,000-model
+# OpenRouter list (time and peak memory).
 bench:
     cargo bench -p pricesync-store --bench apply_price_list
+    cargo bench -p pricesync-providers --bench parse_lists
 
 # Formatting and lints, as CI checks them.
 lint:
