@@ -23,7 +23,8 @@
 //!   spelling (and the magnitude bounds of validation would catch a
 //!   misreading).
 //! - `amount: 0` is free; a model whose input and output are zero is free.
-//!   A zero cache or image price is left out (see [`crate::prices`]).
+//!   A zero cache or image price is left out (the rule every provider
+//!   shares, see `docs/providers.md`).
 //! - A missing (or `null`) `cacheReadCostPerToken` or `costPerImage` means
 //!   no such component. A model without any price is *unknown*; one with
 //!   only one of input/output is skipped (unparseable).

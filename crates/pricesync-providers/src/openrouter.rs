@@ -19,8 +19,8 @@
 //!   `openrouter/auto`): the model is [`RawPricing::Dynamic`], no number is kept.
 //! - `"0"`: free or not charged separately. Input and output are always kept
 //!   (so an all-zero model is free); other zero prices are left out (the
-//!   rule of [`crate::prices`]). A `pricing` without any known price is
-//!   unknown.
+//!   rule every provider shares, see `docs/providers.md`). A `pricing`
+//!   without any known price is unknown.
 //! - `overrides: [{"min_prompt_tokens": N, …}]` become bands from N prompt
 //!   tokens; keys an override leaves out inherit the base price.
 //! - `discount` (a fraction) is applied to every price: `price × (1 − discount)`.

@@ -23,7 +23,8 @@
 //!   (or gives as 0) inherits the base price, as in OpenRouter's overrides.
 //! - Input and output are required (a model with one and not the other is
 //!   skipped, unparseable); a model with no price at all is unknown. A zero
-//!   cache or image price is left out (see [`crate::prices`]).
+//!   cache or image price is left out (the rule every provider shares, see
+//!   `docs/providers.md`).
 //! - **Aliases**: each name in `aliases` (`grok-4`, `grok-4-latest`, …) is
 //!   what clients send, so it is listed as its own offering with the same
 //!   prices; its display name is the id it points to. An alias claimed by
