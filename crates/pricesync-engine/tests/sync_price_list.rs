@@ -30,9 +30,16 @@ async fn a_bad_model_is_skipped_and_the_rest_goes_on(store: Store) {
         models: vec![offering("a", "0.000001"), offering("b", "0.000002")],
         skipped: vec![],
     };
-    let summary = sync_price_list(&store, &provider, first, &SyncOptions::default(), None)
-        .await
-        .expect("sync");
+    let summary = sync_price_list(
+        &store,
+        &provider,
+        first,
+        &SyncOptions::default(),
+        None,
+        None,
+    )
+    .await
+    .expect("sync");
     assert_eq!((summary.fetched, summary.added), (2, 2));
 
     // b now arrives with a per-1M price read as per token: skipped, old price kept.
@@ -43,9 +50,16 @@ async fn a_bad_model_is_skipped_and_the_rest_goes_on(store: Store) {
             reason: SkipReason::Unparseable("pricing.input is not a number".into()),
         }],
     };
-    let summary = sync_price_list(&store, &provider, second, &SyncOptions::default(), None)
-        .await
-        .expect("sync");
+    let summary = sync_price_list(
+        &store,
+        &provider,
+        second,
+        &SyncOptions::default(),
+        None,
+        None,
+    )
+    .await
+    .expect("sync");
     assert_eq!(summary.fetched, 3);
     assert_eq!(summary.updated, 1);
     assert_eq!(summary.removed, 0, "a skipped model is not removed");
@@ -69,7 +83,7 @@ async fn a_dry_run_reports_the_diff_and_writes_nothing(store: Store) {
         dry_run: true,
         ..SyncOptions::default()
     };
-    let summary = sync_price_list(&store, &provider, list, &options, None)
+    let summary = sync_price_list(&store, &provider, list, &options, None, None)
         .await
         .expect("sync");
     assert_eq!(summary.added, 1);

@@ -981,6 +981,27 @@ impl Store {
         ))
     }
 
+    /// How many jobs are in each state.
+    pub async fn count_jobs_by_state(&self) -> StoreResult<Vec<(JobState, usize)>> {
+        let rows: Vec<(String, i64)> = on_conn!(self, readers, |conn| {
+            jobs::table
+                .group_by(jobs::state)
+                .select((jobs::state, diesel::dsl::count_star()))
+                .load(conn)
+                .await?
+        });
+        Ok(JobState::ALL
+            .into_iter()
+            .map(|state| {
+                let count = rows
+                    .iter()
+                    .find(|(s, _)| s == state.as_str())
+                    .map_or(0, |(_, n)| usize::try_from(*n).unwrap_or(0));
+                (state, count)
+            })
+            .collect())
+    }
+
     /// Deletes jobs (and their log rows) finished more than `retention` ago.
     pub async fn prune_finished_jobs(&self, retention: Duration) -> StoreResult<usize> {
         Ok(on_conn!(self, writer, |conn| {

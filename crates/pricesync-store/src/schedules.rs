@@ -113,7 +113,9 @@ fn interval_seconds(interval: Duration) -> StoreResult<i64> {
 impl Store {
     /// Creates the schedule if it does not exist (first run `first_delay`
     /// from now), else updates its providers, interval and switch, keeping
-    /// its next run — brought forward if the new interval makes it sooner.
+    /// its next run — brought forward if the new interval makes it sooner,
+    /// and, if it is already due, put `first_delay` from now (one catch-up
+    /// run after a start-up delay, not a burst).
     pub async fn ensure_schedule(
         &self,
         name: &str,
@@ -154,6 +156,15 @@ impl Store {
                             .filter(schedules::next_run_at.gt(DbNowPlus::after(interval))),
                     )
                     .set(schedules::next_run_at.eq(DbNowPlus::after(interval)))
+                    .execute(conn)
+                    .await?;
+                    // A run already due waits for the start-up delay.
+                    diesel::update(
+                        schedules::table
+                            .filter(schedules::name.eq(name))
+                            .filter(schedules::next_run_at.lt(DbNowPlus::after(first_delay))),
+                    )
+                    .set(schedules::next_run_at.eq(DbNowPlus::after(first_delay)))
                     .execute(conn)
                     .await?;
                 }

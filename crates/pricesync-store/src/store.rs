@@ -242,6 +242,37 @@ impl Store {
         Ok(embedded.iter().all(|v| applied.contains(v)))
     }
 
+    /// On PostgreSQL, listens for new jobs (the enqueue transaction sends
+    /// `NOTIFY pricing_sync_jobs`) on a dedicated connection and wakes
+    /// `notify` for each; returns the listening task. `None` on SQLite, where
+    /// workers poll (and in-process triggers wake them directly). If the
+    /// connection breaks the task ends: polling still finds the jobs.
+    pub async fn listen_for_jobs(
+        &self,
+        notify: std::sync::Arc<tokio::sync::Notify>,
+    ) -> StoreResult<Option<tokio::task::JoinHandle<()>>> {
+        let DatabaseUrl::Postgres(url) = &self.url else {
+            return Ok(None);
+        };
+        let mut conn = AsyncPgConnection::establish(url)
+            .await
+            .map_err(|e| StoreError::Connect(e.to_string()))?;
+        conn.batch_execute("LISTEN pricing_sync_jobs").await?;
+        Ok(Some(tokio::spawn(async move {
+            use futures_util::StreamExt;
+            let mut stream = std::pin::pin!(conn.notifications_stream());
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(_) => notify.notify_one(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "job notifications stopped; workers keep polling");
+                        break;
+                    }
+                }
+            }
+        })))
+    }
+
     /// Runs `task` with a synchronous migration connection on a blocking
     /// thread (diesel's migration harness is synchronous).
     async fn with_migration_harness<R: Send + 'static>(

@@ -1,0 +1,308 @@
+//! The embeddable engine: start it over a store and fetchers, trigger, poll,
+//! cancel, and shut it down.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use pricesync_providers::PriceFetcher;
+use pricesync_store::{
+    provider_lease_key, CancelOutcome, EnqueueOutcome, JobRecord, Lease, NewJob, ProviderLog,
+    Store, StoreError,
+};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::hooks::{NoHooks, SyncHooks};
+use crate::worker::{worker_loop, Shared, StopReason};
+use crate::{janitor, scheduler, EngineConfig};
+
+/// Why the engine refused a request.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A provider name the engine has no fetcher for.
+    #[error("unknown provider {name:?}; configured providers: {}", known.join(", "))]
+    UnknownProvider {
+        /// The name asked for.
+        name: String,
+        /// The configured providers.
+        known: Vec<String>,
+    },
+    /// The configuration cannot work.
+    #[error("invalid engine configuration: {0}")]
+    Config(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A request for a sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggerRequest {
+    /// The providers; `None` for every configured one.
+    pub providers: Option<Vec<String>>,
+    /// Compute and report the diff, write no prices.
+    pub dry_run: bool,
+    /// Who asks: `admin:<name>`, `cli`, …
+    pub triggered_by: String,
+}
+
+/// What a trigger did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TriggerOutcome {
+    /// The job is queued; an idle worker starts it at once.
+    Queued(JobRecord),
+    /// A job of one of the providers is already queued or running: no new
+    /// job.
+    Busy {
+        /// The job in the way.
+        active: JobRecord,
+        /// The provider they share.
+        provider: String,
+        /// Its lease, when the provider is being synced right now.
+        lease: Option<Lease>,
+    },
+}
+
+/// A job with its per-provider results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobView {
+    /// The job.
+    pub job: JobRecord,
+    /// One entry per provider that has finished (this attempt or an earlier).
+    pub providers: Vec<ProviderLog>,
+}
+
+/// A running engine. Dropping it does not stop it: call
+/// [`EngineHandle::shutdown`].
+pub struct EngineHandle {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+    background: Vec<JoinHandle<()>>,
+}
+
+/// The engine.
+pub struct Engine;
+
+impl Engine {
+    /// Starts the engine: rescues stale jobs, sets up the schedules, then
+    /// runs the workers, the janitor, the scheduler (when enabled) and, on
+    /// PostgreSQL, a listener that wakes idle workers when a job is queued
+    /// anywhere.
+    pub async fn start(
+        store: Store,
+        fetchers: Vec<Arc<dyn PriceFetcher>>,
+        config: EngineConfig,
+        hooks: Option<Arc<dyn SyncHooks>>,
+    ) -> Result<EngineHandle, EngineError> {
+        let fetchers: BTreeMap<String, Arc<dyn PriceFetcher>> = fetchers
+            .into_iter()
+            .map(|f| (f.provider().as_str().to_owned(), f))
+            .collect();
+        if config.scheduler.enabled {
+            for provider in &config.scheduler.providers {
+                if !fetchers.contains_key(provider) {
+                    return Err(EngineError::UnknownProvider {
+                        name: provider.clone(),
+                        known: fetchers.keys().cloned().collect(),
+                    });
+                }
+            }
+        }
+        if config.lease_ttl.as_millis() < 3 || config.workers == 0 {
+            return Err(EngineError::Config(
+                "lease TTL must be at least 3 ms and workers at least 1".into(),
+            ));
+        }
+        let shared = Arc::new(Shared {
+            store,
+            fetchers,
+            config,
+            hooks: hooks.unwrap_or_else(|| Arc::new(NoHooks)),
+            wake: Arc::new(Notify::new()),
+            stop_claiming: CancellationToken::new(),
+            abort_jobs: CancellationToken::new(),
+            running: Mutex::new(HashMap::new()),
+        });
+        janitor::janitor_pass(&shared, true).await;
+        scheduler::ensure_schedules(&shared).await?;
+
+        let mut background = Vec::new();
+        match shared.store.listen_for_jobs(shared.wake.clone()).await {
+            Ok(Some(listener)) => background.push(listener),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for job notifications; workers poll")
+            }
+        }
+        background.push(tokio::spawn(janitor::janitor_loop(shared.clone())));
+        if shared.config.scheduler.enabled {
+            background.push(tokio::spawn(scheduler::scheduler_loop(shared.clone())));
+        }
+        let workers = (0..shared.config.workers)
+            .map(|_| tokio::spawn(worker_loop(shared.clone())))
+            .collect();
+        tracing::info!(worker = %shared.config.worker_id, providers = ?shared.fetchers.keys().collect::<Vec<_>>(),
+            scheduler = shared.config.scheduler.enabled, "sync engine started");
+        Ok(EngineHandle {
+            shared,
+            workers,
+            background,
+        })
+    }
+}
+
+impl EngineHandle {
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared.config
+    }
+
+    /// The configured providers, by name.
+    pub fn providers(&self) -> Vec<String> {
+        self.shared.fetchers.keys().cloned().collect()
+    }
+
+    /// Queues a sync, or says which job is in the way. Returns at once; the
+    /// job runs on a worker.
+    pub async fn trigger(&self, request: TriggerRequest) -> Result<TriggerOutcome, EngineError> {
+        let names = match request.providers {
+            Some(names) if !names.is_empty() => names,
+            _ => self.providers(),
+        };
+        let mut providers: Vec<pricesync_domain::ProviderId> = Vec::with_capacity(names.len());
+        for name in &names {
+            let Some(fetcher) = self.shared.fetchers.get(name) else {
+                return Err(EngineError::UnknownProvider {
+                    name: name.clone(),
+                    known: self.providers(),
+                });
+            };
+            if !providers.contains(fetcher.provider()) {
+                providers.push(fetcher.provider().clone());
+            }
+        }
+        let job = NewJob {
+            providers,
+            dry_run: request.dry_run,
+            triggered_by: request.triggered_by,
+            max_attempts: self.shared.config.max_attempts,
+            schedule: None,
+        };
+        match self.shared.store.enqueue_job(&job).await? {
+            EnqueueOutcome::Enqueued(job) => {
+                self.shared.wake.notify_one();
+                Ok(TriggerOutcome::Queued(job))
+            }
+            EnqueueOutcome::Busy { active, provider } => {
+                let key = provider_lease_key(&provider);
+                let lease = self
+                    .shared
+                    .store
+                    .list_leases()
+                    .await?
+                    .into_iter()
+                    .find(|l| l.key == key);
+                Ok(TriggerOutcome::Busy {
+                    active,
+                    provider,
+                    lease,
+                })
+            }
+            EnqueueOutcome::SlotTaken => Err(EngineError::Config(
+                "a manual trigger has no schedule slot".into(),
+            )),
+        }
+    }
+
+    /// A job with its per-provider results.
+    pub async fn job(&self, id: Uuid) -> Result<Option<JobView>, EngineError> {
+        let Some(job) = self.shared.store.get_job(id).await? else {
+            return Ok(None);
+        };
+        let providers = self.shared.store.job_provider_logs(id).await?;
+        Ok(Some(JobView { job, providers }))
+    }
+
+    /// Cancels a job: a queued one at once; a running one stops at its next
+    /// safe point and writes nothing after (at once when it runs in this
+    /// process, at its next heartbeat elsewhere).
+    pub async fn cancel(&self, id: Uuid, by: &str) -> Result<CancelOutcome, EngineError> {
+        let outcome = self.shared.store.cancel_job(id, by).await?;
+        if let CancelOutcome::Requested(_) = outcome {
+            if let Some(stop) = self
+                .shared
+                .running
+                .lock()
+                .ok()
+                .and_then(|r| r.get(&id).cloned())
+            {
+                stop.stop(StopReason::Cancelled);
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Ticks the schedules now (the scheduler does this every tick interval).
+    pub async fn tick_schedules(&self) {
+        scheduler::tick_all(&self.shared).await;
+    }
+
+    /// Runs a janitor pass now (rescue, lease cleanup); returns how many jobs
+    /// went back to the queue.
+    pub async fn run_janitor(&self) -> usize {
+        let requeued = janitor::janitor_pass(&self.shared, false).await;
+        if requeued > 0 {
+            self.shared.wake.notify_one();
+        }
+        requeued
+    }
+
+    /// Stops gracefully: no new jobs are claimed and no schedule ticks; the
+    /// running job may finish within the shutdown grace; after it, the job
+    /// stops at its next safe point and goes back to the queue without using
+    /// an attempt.
+    pub async fn shutdown(mut self) {
+        self.shared.stop_claiming.cancel();
+        let grace = self.shared.config.shutdown_grace;
+        let finished = tokio::time::timeout(grace, async {
+            for worker in self.workers.iter_mut() {
+                let _ = worker.await;
+            }
+        })
+        .await
+        .is_ok();
+        if !finished {
+            tracing::warn!(
+                grace_s = grace.as_secs(),
+                "shutdown grace over: stopping the running job and re-queueing it"
+            );
+            self.shared.abort_jobs.cancel();
+            for worker in self.workers.iter_mut() {
+                let _ = worker.await;
+            }
+        }
+        for task in &self.background {
+            task.abort();
+        }
+        for task in self.background.iter_mut() {
+            let _ = task.await;
+        }
+        tracing::info!("sync engine stopped");
+    }
+
+    /// Stops every task at once, without any cleanup — as a crash would. The
+    /// jobs it was running stay `in_progress` until the rescuer of another
+    /// engine (or of the next start) takes them back.
+    pub fn abort(self) {
+        for task in self.workers.iter().chain(&self.background) {
+            task.abort();
+        }
+    }
+}

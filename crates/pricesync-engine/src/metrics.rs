@@ -1,0 +1,175 @@
+//! The engine's metrics (the `metrics` crate; the server installs the
+//! Prometheus recorder). Names follow the system pricesync replaces; every
+//! label set is bounded: provider names, states, outcome and error kinds —
+//! never a model id or free text.
+
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
+
+/// Scheduled runs by final status.
+pub const SCHEDULED_RUNS: &str = "pricing_scheduled_sync_runs_total";
+/// Duration of scheduled runs.
+pub const SCHEDULED_DURATION: &str = "pricing_scheduled_sync_duration_seconds";
+/// Unix time of a provider's last successful sync.
+pub const LAST_SYNC: &str = "pricing_last_sync_timestamp";
+/// Models synced by provider and outcome (added, updated, unchanged, removed, skipped).
+pub const MODELS_SYNCED: &str = "pricing_models_synced_total";
+/// Provider fetch duration.
+pub const FETCH_DURATION: &str = "pricing_provider_fetch_duration_seconds";
+/// Provider fetch errors by kind.
+pub const FETCH_ERRORS: &str = "pricing_provider_fetch_errors_total";
+/// Skipped models by provider and reason code.
+pub const MODELS_SKIPPED: &str = "pricing_models_skipped_total";
+/// Price component changes by provider and change.
+pub const PRICE_CHANGES: &str = "pricing_price_changes_total";
+/// Lease acquisitions refused because another holder had it.
+pub const LOCK_CONTENTION: &str = "pricing_lock_contention_total";
+/// Lease renewals that failed or came late.
+pub const LOCK_RENEW_FAILURES: &str = "pricing_lock_renew_failures_total";
+/// Writes rejected by the fence.
+pub const FENCING_REJECTIONS: &str = "pricing_fencing_rejections_total";
+/// Jobs finished by final state.
+pub const JOBS_FINISHED: &str = "pricing_sync_jobs_finished_total";
+/// Jobs in each state (refreshed by the janitor).
+pub const JOBS_BY_STATE: &str = "pricing_sync_jobs";
+/// Time from enqueue to start.
+pub const QUEUE_LAG: &str = "pricing_sync_queue_lag_seconds";
+/// Jobs rescued by outcome (requeued, failed).
+pub const JOBS_RESCUED: &str = "pricing_sync_jobs_rescued_total";
+/// Scheduler ticks by outcome (enqueued, busy, not_due, lost_race, disabled, error).
+pub const SCHEDULER_TICKS: &str = "pricing_scheduler_ticks_total";
+
+/// Registers help texts and units. Call once after installing a recorder.
+pub fn describe() {
+    describe_counter!(SCHEDULED_RUNS, "Scheduled sync runs by final status.");
+    describe_histogram!(
+        SCHEDULED_DURATION,
+        Unit::Seconds,
+        "Duration of scheduled sync runs."
+    );
+    describe_gauge!(
+        LAST_SYNC,
+        Unit::Seconds,
+        "Unix time of the provider's last successful sync."
+    );
+    describe_counter!(MODELS_SYNCED, "Models synced by provider and outcome.");
+    describe_histogram!(FETCH_DURATION, Unit::Seconds, "Provider fetch duration.");
+    describe_counter!(FETCH_ERRORS, "Provider fetch errors by kind.");
+    describe_counter!(MODELS_SKIPPED, "Models skipped by provider and reason.");
+    describe_counter!(
+        PRICE_CHANGES,
+        "Price component changes by provider and kind of change."
+    );
+    describe_counter!(
+        LOCK_CONTENTION,
+        "Lease acquisitions refused because another holder had the lease."
+    );
+    describe_counter!(
+        LOCK_RENEW_FAILURES,
+        "Lease renewals that failed or came too late."
+    );
+    describe_counter!(
+        FENCING_REJECTIONS,
+        "Price writes rejected by the fencing token."
+    );
+    describe_counter!(JOBS_FINISHED, "Sync jobs finished, by final state.");
+    describe_gauge!(JOBS_BY_STATE, "Sync jobs in each state.");
+    describe_histogram!(
+        QUEUE_LAG,
+        Unit::Seconds,
+        "Time from a job's enqueue to its start."
+    );
+    describe_counter!(JOBS_RESCUED, "Jobs rescued from dead workers, by outcome.");
+    describe_counter!(SCHEDULER_TICKS, "Scheduler ticks by outcome.");
+}
+
+/// Histogram buckets (seconds) suited to each histogram, for the exporter.
+pub fn buckets() -> Vec<(&'static str, Vec<f64>)> {
+    vec![
+        (
+            SCHEDULED_DURATION,
+            vec![0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0],
+        ),
+        (
+            FETCH_DURATION,
+            vec![0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0],
+        ),
+        (
+            QUEUE_LAG,
+            vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0],
+        ),
+    ]
+}
+
+pub(crate) fn fetch_finished(provider: &str, seconds: f64, error_kind: Option<&'static str>) {
+    histogram!(FETCH_DURATION, "provider" => provider.to_owned()).record(seconds);
+    if let Some(kind) = error_kind {
+        counter!(FETCH_ERRORS, "provider" => provider.to_owned(), "kind" => kind).increment(1);
+    }
+}
+
+pub(crate) fn provider_synced(provider: &str, summary: &crate::ProviderSyncSummary, dry_run: bool) {
+    let p = || provider.to_owned();
+    for (status, n) in [
+        ("added", summary.added),
+        ("updated", summary.updated),
+        ("unchanged", summary.unchanged),
+        ("removed", summary.removed),
+        ("skipped", summary.skipped.len()),
+    ] {
+        counter!(MODELS_SYNCED, "provider" => p(), "status" => status).increment(n as u64);
+    }
+    for skipped in &summary.skipped {
+        counter!(MODELS_SKIPPED, "provider" => p(), "reason" => skipped.reason.code()).increment(1);
+    }
+    if !dry_run {
+        for (_, change) in summary.diff.component_changes() {
+            let kind = match change {
+                pricesync_domain::ComponentChange::Added(_) => "added",
+                pricesync_domain::ComponentChange::Changed { .. } => "changed",
+                pricesync_domain::ComponentChange::Removed(_) => "removed",
+            };
+            counter!(PRICE_CHANGES, "provider" => p(), "change" => kind).increment(1);
+        }
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
+        gauge!(LAST_SYNC, "provider" => p()).set(now);
+    }
+}
+
+pub(crate) fn lock_contended(provider: &str) {
+    counter!(LOCK_CONTENTION, "provider" => provider.to_owned()).increment(1);
+}
+
+pub(crate) fn renew_failed(provider: &str) {
+    counter!(LOCK_RENEW_FAILURES, "provider" => provider.to_owned()).increment(1);
+}
+
+pub(crate) fn fence_rejected(provider: &str) {
+    counter!(FENCING_REJECTIONS, "provider" => provider.to_owned()).increment(1);
+}
+
+pub(crate) fn job_finished(state: &'static str, scheduled_seconds: Option<f64>) {
+    counter!(JOBS_FINISHED, "state" => state).increment(1);
+    if let Some(seconds) = scheduled_seconds {
+        counter!(SCHEDULED_RUNS, "status" => state).increment(1);
+        histogram!(SCHEDULED_DURATION).record(seconds);
+    }
+}
+
+pub(crate) fn queue_lag(seconds: f64) {
+    histogram!(QUEUE_LAG).record(seconds);
+}
+
+pub(crate) fn rescued(requeued: usize, failed: usize) {
+    counter!(JOBS_RESCUED, "outcome" => "requeued").increment(requeued as u64);
+    counter!(JOBS_RESCUED, "outcome" => "failed").increment(failed as u64);
+}
+
+pub(crate) fn tick(outcome: &'static str) {
+    counter!(SCHEDULER_TICKS, "outcome" => outcome).increment(1);
+}
+
+pub(crate) fn jobs_in_state(state: &'static str, count: usize) {
+    gauge!(JOBS_BY_STATE, "state" => state).set(count as f64);
+}

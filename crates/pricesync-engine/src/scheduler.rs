@@ -1,0 +1,71 @@
+//! The leaderless scheduler: every replica ticks; the database decides,
+//! through a compare-and-set on each schedule row, which tick enqueues a
+//! slot's job.
+
+use std::sync::Arc;
+
+use pricesync_store::{NewJob, StoreResult, TickOutcome};
+
+use crate::metrics;
+use crate::worker::Shared;
+
+/// Creates or updates the configured schedules. A schedule that is already
+/// due runs after the start-up delay, not at once.
+pub(crate) async fn ensure_schedules(shared: &Shared) -> StoreResult<()> {
+    let config = &shared.config.scheduler;
+    for (name, providers, interval) in config.schedules() {
+        shared
+            .store
+            .ensure_schedule(
+                &name,
+                &providers,
+                interval,
+                config.enabled,
+                config.startup_delay,
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Ticks every schedule once.
+pub(crate) async fn tick_all(shared: &Shared) {
+    let template = NewJob {
+        providers: Vec::new(),
+        dry_run: false,
+        triggered_by: "scheduler".to_owned(),
+        max_attempts: shared.config.max_attempts,
+        schedule: None,
+    };
+    for (name, _, _) in shared.config.scheduler.schedules() {
+        match shared.store.tick_schedule(&name, &template).await {
+            Ok(TickOutcome::Enqueued(job)) => {
+                tracing::info!(schedule = %name, job = %job.id, providers = ?job.providers, "scheduled sync enqueued");
+                metrics::tick("enqueued");
+                shared.wake.notify_one();
+            }
+            Ok(TickOutcome::Busy { active, provider }) => {
+                tracing::info!(schedule = %name, provider, active_job = %active.id,
+                    "scheduled sync skipped: a sync of the same provider is queued or running");
+                metrics::tick("busy");
+            }
+            Ok(TickOutcome::NotDue { .. }) => metrics::tick("not_due"),
+            Ok(TickOutcome::LostRace) => metrics::tick("lost_race"),
+            Ok(TickOutcome::Disabled) => metrics::tick("disabled"),
+            Err(e) => {
+                tracing::warn!(schedule = %name, error = %e, "scheduler tick failed");
+                metrics::tick("error");
+            }
+        }
+    }
+}
+
+pub(crate) async fn scheduler_loop(shared: Arc<Shared>) {
+    loop {
+        tokio::select! {
+            _ = shared.stop_claiming.cancelled() => return,
+            _ = tokio::time::sleep(shared.config.scheduler.tick_interval) => {}
+        }
+        tick_all(&shared).await;
+    }
+}
