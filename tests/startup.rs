@@ -108,6 +108,7 @@ fn serves_on_sqlite_by_default_and_stops_on_sigterm() {
             .args(["serve"])
             .current_dir(&dir)
             .env("PRICESYNC_BIND_ADDR", "127.0.0.1:0")
+            .env("PRICING_SYNC_ENABLED", "false")
             .stderr(Stdio::piped())
             .spawn()
             .expect("starts"),

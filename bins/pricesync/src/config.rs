@@ -7,6 +7,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use pricesync_domain::{Decimal, ShrinkGuard, ValidationPolicy};
+use pricesync_engine::{EngineConfig, SchedulerConfig, SyncOptions};
+use pricesync_providers::{known_providers, HttpPolicy};
 use pricesync_store::{redact_url, DatabaseUrl, PoolConfig, DEFAULT_DATABASE_URL};
 
 /// A configuration value that cannot be used.
@@ -39,6 +42,16 @@ pub struct Config {
     /// `PRICESYNC_HTTP_WORKERS`: HTTP worker threads. Default: the number of
     /// cores.
     pub http_workers: Option<usize>,
+    /// `PRICING_SYNC_PROVIDERS`: the providers this service syncs (on
+    /// schedule and on request). Default
+    /// `openrouter,featherless,nearai,alibaba-cloud`.
+    pub providers: Vec<String>,
+    /// The sync engine: scheduler (`PRICING_SYNC_*`), leases, jobs,
+    /// validation bounds (`PRICESYNC_*`).
+    pub engine: EngineConfig,
+    /// Provider requests (`PRICESYNC_PROVIDER_TIMEOUT_SECS`,
+    /// `PRICESYNC_PROVIDER_MAX_BODY_MB`).
+    pub http: HttpPolicy,
 }
 
 impl Config {
@@ -88,14 +101,204 @@ impl Config {
             recycle_timeout: Duration::from_millis(connect_ms as u64),
             ..PoolConfig::default()
         };
+        let shutdown_grace = Duration::from_secs(grace as u64);
+        let providers = provider_list(&get)?;
+        let engine = engine_config(&get, &providers, shutdown_grace)?;
+        let http = HttpPolicy {
+            request_timeout: Duration::from_secs(parse(
+                &get,
+                "PRICESYNC_PROVIDER_TIMEOUT_SECS",
+                "60",
+                |v| positive(v, 3600),
+            )? as u64),
+            max_body_bytes: parse(&get, "PRICESYNC_PROVIDER_MAX_BODY_MB", "64", |v| {
+                positive(v, 4096)
+            })? as u64
+                * 1024
+                * 1024,
+            ..HttpPolicy::default()
+        };
         Ok(Self {
             database_url,
             bind_addr,
             pool,
-            shutdown_grace: Duration::from_secs(grace as u64),
+            shutdown_grace,
             http_workers,
+            providers,
+            engine,
+            http,
         })
     }
+}
+
+fn provider_list(
+    get: &impl Fn(&'static str) -> Option<String>,
+) -> Result<Vec<String>, ConfigError> {
+    const VARIABLE: &str = "PRICING_SYNC_PROVIDERS";
+    let value =
+        get(VARIABLE).unwrap_or_else(|| "openrouter,featherless,nearai,alibaba-cloud".to_owned());
+    let known = known_providers();
+    let mut providers: Vec<String> = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if !known.contains(&name) {
+            return Err(ConfigError {
+                variable: VARIABLE,
+                value: value.clone(),
+                reason: format!(
+                    "unknown provider {name:?}; known providers: {}",
+                    known.join(", ")
+                ),
+            });
+        }
+        if !providers.iter().any(|p| p == name) {
+            providers.push(name.to_owned());
+        }
+    }
+    if providers.is_empty() {
+        return Err(ConfigError {
+            variable: VARIABLE,
+            value,
+            reason: "name at least one provider".to_owned(),
+        });
+    }
+    Ok(providers)
+}
+
+fn boolean(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("use true or false".to_owned()),
+    }
+}
+
+/// Hours as a decimal (`6`, `0.5`), at least one minute, at most a year.
+fn hours(value: &str) -> Result<Duration, String> {
+    let parsed = pricesync_domain::parse_decimal(value)
+        .map_err(|_| "use a number of hours, e.g. 6 or 0.5".to_owned())?;
+    let seconds = (parsed * Decimal::from(3600)).round();
+    match u64::try_from(seconds) {
+        Ok(s) if (60..=366 * 24 * 3600).contains(&s) => Ok(Duration::from_secs(s)),
+        _ => Err("use a number of hours from 1/60 (one minute) to 8784 (a year)".to_owned()),
+    }
+}
+
+fn usd(value: &str) -> Result<Decimal, String> {
+    match pricesync_domain::parse_decimal(value) {
+        Ok(d) if d > Decimal::ZERO => Ok(d),
+        _ => Err("use a positive decimal number of USD, e.g. 0.01 or 1e-12".to_owned()),
+    }
+}
+
+fn engine_config(
+    get: &impl Fn(&'static str) -> Option<String>,
+    providers: &[String],
+    shutdown_grace: Duration,
+) -> Result<EngineConfig, ConfigError> {
+    let secs =
+        |variable: &'static str, default: &str, max: usize| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_secs(
+                parse(get, variable, default, |v| positive(v, max))? as u64,
+            ))
+        };
+    let mut provider_intervals = std::collections::BTreeMap::new();
+    for provider in providers {
+        let variable: &'static str = match provider.as_str() {
+            "openrouter" => "PRICING_SYNC_INTERVAL_HOURS_OPENROUTER",
+            "featherless" => "PRICING_SYNC_INTERVAL_HOURS_FEATHERLESS",
+            "nearai" => "PRICING_SYNC_INTERVAL_HOURS_NEARAI",
+            "alibaba-cloud" => "PRICING_SYNC_INTERVAL_HOURS_ALIBABA_CLOUD",
+            "together" => "PRICING_SYNC_INTERVAL_HOURS_TOGETHER",
+            "deepinfra" => "PRICING_SYNC_INTERVAL_HOURS_DEEPINFRA",
+            "cerebras" => "PRICING_SYNC_INTERVAL_HOURS_CEREBRAS",
+            "novita" => "PRICING_SYNC_INTERVAL_HOURS_NOVITA",
+            "xai" => "PRICING_SYNC_INTERVAL_HOURS_XAI",
+            "groq" => "PRICING_SYNC_INTERVAL_HOURS_GROQ",
+            "fireworks" => "PRICING_SYNC_INTERVAL_HOURS_FIREWORKS",
+            _ => continue,
+        };
+        if let Some(value) = get(variable) {
+            let interval = hours(&value).map_err(|reason| ConfigError {
+                variable,
+                value,
+                reason,
+            })?;
+            provider_intervals.insert(provider.clone(), interval);
+        }
+    }
+    let validation = ValidationPolicy {
+        per_token: pricesync_domain::MagnitudeBounds {
+            min_nonzero: parse(get, "PRICESYNC_MIN_TOKEN_PRICE_USD", "1e-12", usd)?,
+            max: parse(get, "PRICESYNC_MAX_TOKEN_PRICE_USD", "0.01", usd)?,
+        },
+        ..ValidationPolicy::default()
+    };
+    if validation.per_token.min_nonzero >= validation.per_token.max {
+        return Err(ConfigError {
+            variable: "PRICESYNC_MIN_TOKEN_PRICE_USD",
+            value: validation.per_token.min_nonzero.to_string(),
+            reason: "must be below PRICESYNC_MAX_TOKEN_PRICE_USD".to_owned(),
+        });
+    }
+    let shrink = parse(get, "PRICESYNC_SHRINK_GUARD_PERCENT", "50", |v| {
+        match v.parse::<u8>() {
+            Ok(n) if n <= 100 => Ok(n),
+            _ => Err("use a whole percentage from 0 to 100".to_owned()),
+        }
+    })?;
+    let lease_ttl = secs("PRICESYNC_LEASE_TTL_SECS", "300", 86_400)?;
+    let heartbeat = secs("PRICESYNC_HEARTBEAT_SECS", "5", 3600)?;
+    let rescue = secs("PRICESYNC_RESCUE_TIMEOUT_SECS", "30", 86_400)?;
+    if rescue <= heartbeat {
+        return Err(ConfigError {
+            variable: "PRICESYNC_RESCUE_TIMEOUT_SECS",
+            value: rescue.as_secs().to_string(),
+            reason: "must be longer than PRICESYNC_HEARTBEAT_SECS, or live jobs would be rescued"
+                .into(),
+        });
+    }
+    Ok(EngineConfig {
+        workers: parse(get, "PRICESYNC_WORKERS", "1", |v| positive(v, 64))?,
+        lease_ttl,
+        heartbeat_interval: heartbeat,
+        rescue_timeout: rescue,
+        janitor_interval: (rescue / 6).max(Duration::from_secs(1)),
+        provider_parallelism: parse(get, "PRICESYNC_PROVIDER_PARALLELISM", "4", |v| {
+            positive(v, 64)
+        })?,
+        max_attempts: parse(get, "PRICESYNC_MAX_ATTEMPTS", "3", |v| positive(v, 100))? as u32,
+        shutdown_grace,
+        job_retention: Duration::from_secs(
+            parse(get, "PRICESYNC_JOB_RETENTION_DAYS", "30", |v| {
+                positive(v, 3650)
+            })? as u64
+                * 86_400,
+        ),
+        sync: SyncOptions {
+            validation,
+            shrink_guard: ShrinkGuard {
+                min_listed_percent: shrink,
+            },
+            dry_run: false,
+        },
+        scheduler: SchedulerConfig {
+            enabled: parse(get, "PRICING_SYNC_ENABLED", "true", boolean)?,
+            interval: parse(get, "PRICING_SYNC_INTERVAL_HOURS", "6", hours)?,
+            providers: providers.to_vec(),
+            provider_intervals,
+            startup_delay: Duration::from_secs(parse(
+                get,
+                "PRICING_SYNC_STARTUP_DELAY_SECS",
+                "30",
+                |v| {
+                    v.parse::<u64>()
+                        .map_err(|_| "use a whole number of seconds".to_owned())
+                },
+            )?),
+            ..SchedulerConfig::default()
+        },
+        ..EngineConfig::default()
+    })
 }
 
 fn parse<T>(
@@ -156,6 +359,48 @@ mod tests {
         assert_eq!(e.variable, "PRICESYNC_DB_POOL_SIZE");
         let e = config(&[("PRICESYNC_HTTP_WORKERS", "many")]).expect_err("invalid");
         assert_eq!(e.variable, "PRICESYNC_HTTP_WORKERS");
+    }
+
+    #[test]
+    fn scheduler_settings_follow_the_replaced_system() {
+        let c = config(&[]).expect("defaults");
+        assert!(c.engine.scheduler.enabled);
+        assert_eq!(c.engine.scheduler.interval, Duration::from_secs(6 * 3600));
+        assert_eq!(
+            c.providers,
+            ["openrouter", "featherless", "nearai", "alibaba-cloud"]
+        );
+        let c = config(&[
+            ("PRICING_SYNC_ENABLED", "false"),
+            ("PRICING_SYNC_INTERVAL_HOURS", "0.5"),
+            ("PRICING_SYNC_PROVIDERS", "openrouter, groq"),
+            ("PRICING_SYNC_INTERVAL_HOURS_GROQ", "24"),
+        ])
+        .expect("valid");
+        assert!(!c.engine.scheduler.enabled);
+        assert_eq!(c.engine.scheduler.interval, Duration::from_secs(1800));
+        assert_eq!(c.providers, ["openrouter", "groq"]);
+        assert_eq!(
+            c.engine.scheduler.provider_intervals.get("groq"),
+            Some(&Duration::from_secs(24 * 3600))
+        );
+        for (variable, value) in [
+            ("PRICING_SYNC_ENABLED", "maybe"),
+            ("PRICING_SYNC_INTERVAL_HOURS", "0"),
+            ("PRICING_SYNC_INTERVAL_HOURS", "six"),
+            ("PRICING_SYNC_PROVIDERS", "openrouter,nosuch"),
+            ("PRICING_SYNC_PROVIDERS", ","),
+            ("PRICESYNC_MAX_TOKEN_PRICE_USD", "-1"),
+            ("PRICESYNC_RESCUE_TIMEOUT_SECS", "2"),
+        ] {
+            let e = config(&[(variable, value)]).expect_err(value);
+            assert_eq!(e.variable, variable, "{e}");
+        }
+        let e = config(&[("PRICING_SYNC_PROVIDERS", "nosuch")]).expect_err("unknown");
+        assert!(
+            e.to_string().contains("openrouter"),
+            "lists the known ones: {e}"
+        );
     }
 
     #[test]

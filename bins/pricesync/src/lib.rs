@@ -2,6 +2,7 @@
 //! actix-web service (read API, health) and the `pricesync` command.
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod server;
 

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use pricesync::{server, Application, Config};
+use pricesync::{cli, server, Application, Config};
 
 /// Keeps LLM model prices correct and current.
 #[derive(Debug, Parser)]
@@ -15,11 +15,20 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the HTTP server (the default): migrates the database, then serves
-    /// until SIGINT or SIGTERM.
+    /// Run the HTTP server and the sync engine (the default): migrates the
+    /// database, then serves until SIGINT or SIGTERM.
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Fetch one provider's price list and print it normalised, without
+    /// touching the database (to check a provider before a sync).
+    Fetch {
+        /// The provider, e.g. openrouter.
+        provider: String,
+        /// Print the whole normalised list as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn init_logging() {
@@ -32,14 +41,19 @@ fn init_logging() {
         .init();
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+fn env_lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
     let config = Config::from_env()?;
     match command {
         Command::Serve => {
-            Application::build(&config)
+            let fetchers = server::configured_fetchers(&config, &env_lookup)?;
+            Application::build(&config, fetchers)
                 .await?
                 .run_until_signalled()
-                .await
+                .await?;
         }
         Command::Migrate => {
             let store = server::open_store(&config).await?;
@@ -53,9 +67,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     applied.join(", ")
                 );
             }
-            Ok(())
+        }
+        Command::Fetch { provider, json } => {
+            return cli::fetch(&config, &provider, json, &env_lookup).await;
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
@@ -78,7 +95,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli.command.unwrap_or(Command::Serve))) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

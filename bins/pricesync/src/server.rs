@@ -1,17 +1,21 @@
-//! The HTTP server: start-up checks, the actix-web app and graceful shutdown.
+//! The HTTP server and the sync engine: start-up checks, the actix-web app
+//! and graceful shutdown (HTTP first, then the engine).
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use pricesync_engine::{Engine, EngineHandle};
+use pricesync_providers::PriceFetcher;
 use pricesync_store::Store;
 
 use crate::api;
 use crate::config::Config;
 
-/// Opens the store, checks the database answers and brings its schema up to
-/// date. Each failure is one line that says what to fix.
+/// Opens the store and checks the database answers. Each failure is one
+/// line that says what to fix.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let store = Store::connect(&config.database_url, &config.pool).with_context(|| {
         format!(
@@ -28,17 +32,33 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// A built, bound server that has not started serving yet.
+/// Builds the configured providers' fetchers, reading
+/// `<PROVIDER>_BASE_URL`, `<PROVIDER>_API_KEY` and
+/// `PRICING_MANUAL_PRICES_FILE` through `lookup`.
+pub fn configured_fetchers(
+    config: &Config,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<Vec<Arc<dyn PriceFetcher>>> {
+    pricesync_providers::build_fetchers(&config.providers, lookup, config.http.clone())
+        .context("cannot set up the providers of PRICING_SYNC_PROVIDERS")
+}
+
+/// A built, bound server with its engine running.
 pub struct Application {
     port: u16,
     server: Server,
     store: Store,
+    engine: Arc<EngineHandle>,
 }
 
 impl Application {
-    /// Opens the store, runs pending migrations and binds the listener
-    /// (`PRICESYNC_BIND_ADDR`; port 0 picks a free port).
-    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+    /// Opens the store, runs pending migrations, starts the sync engine over
+    /// `fetchers` and binds the listener (`PRICESYNC_BIND_ADDR`; port 0 picks
+    /// a free port).
+    pub async fn build(
+        config: &Config,
+        fetchers: Vec<Arc<dyn PriceFetcher>>,
+    ) -> anyhow::Result<Self> {
         let store = open_store(config).await?;
         let applied = store
             .migrate()
@@ -57,10 +77,17 @@ impl Application {
             .local_addr()
             .context("reading the bound address")?
             .port();
-        let data = web::Data::new(store.clone());
+        let engine = Arc::new(
+            Engine::start(store.clone(), fetchers, config.engine.clone(), None)
+                .await
+                .context("cannot start the sync engine")?,
+        );
+        let store_data = web::Data::new(store.clone());
+        let engine_data = web::Data::from(engine.clone());
         let mut server = HttpServer::new(move || {
             App::new()
-                .app_data(data.clone())
+                .app_data(store_data.clone())
+                .app_data(engine_data.clone())
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))
         })
@@ -82,6 +109,7 @@ impl Application {
             port,
             server,
             store,
+            engine,
         })
     }
 
@@ -95,18 +123,28 @@ impl Application {
         &self.store
     }
 
-    /// A handle that stops the server.
+    /// The sync engine.
+    pub fn engine(&self) -> Arc<EngineHandle> {
+        self.engine.clone()
+    }
+
+    /// A handle that stops the HTTP server (the engine keeps running until
+    /// [`EngineHandle::shutdown`]).
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
 
-    /// Serves until stopped through [`Application::handle`].
+    /// Serves until stopped through [`Application::handle`], then stops the
+    /// engine.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        self.engine.shutdown().await;
+        result
     }
 
-    /// Serves until SIGINT or SIGTERM, then stops taking connections and lets
-    /// in-flight requests finish within the grace period.
+    /// Serves until SIGINT or SIGTERM; then stops taking connections, lets
+    /// in-flight requests finish, and shuts the engine down (the running sync
+    /// gets the grace period, then goes back to the queue).
     pub async fn run_until_signalled(self) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
@@ -117,6 +155,7 @@ impl Application {
             .await
             .context("the HTTP server task failed")?
             .context("the HTTP server failed")?;
+        self.engine.shutdown().await;
         tracing::info!("stopped");
         Ok(())
     }

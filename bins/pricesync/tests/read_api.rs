@@ -22,7 +22,10 @@ impl TestApp {
         config.database_url = db.url.clone();
         config.bind_addr = "127.0.0.1:0".parse().expect("address");
         config.http_workers = Some(1);
-        let app = Application::build(&config).await.expect("server builds");
+        config.engine.scheduler.enabled = false;
+        let app = Application::build(&config, Vec::new())
+            .await
+            .expect("server builds");
         let base = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
@@ -53,7 +56,7 @@ impl TestApp {
         let fresh = validate_price_list(models, &ValidationPolicy::default());
         let diff = diff_price_lists(&stored, &fresh, ShrinkGuard::default());
         store
-            .apply_price_diff(&provider, &diff, None)
+            .apply_price_diff(&provider, &diff, None, None)
             .await
             .expect("apply");
     }
@@ -61,6 +64,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // Stopping the server lets run_until_stopped shut the engine down.
         drop(self.handle.stop(false));
     }
 }

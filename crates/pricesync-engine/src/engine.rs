@@ -78,8 +78,8 @@ pub struct JobView {
 /// [`EngineHandle::shutdown`].
 pub struct EngineHandle {
     shared: Arc<Shared>,
-    workers: Vec<JoinHandle<()>>,
-    background: Vec<JoinHandle<()>>,
+    workers: tokio::sync::Mutex<Vec<JoinHandle<()>>>,
+    background: tokio::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// The engine.
@@ -147,8 +147,8 @@ impl Engine {
             scheduler = shared.config.scheduler.enabled, "sync engine started");
         Ok(EngineHandle {
             shared,
-            workers,
-            background,
+            workers: tokio::sync::Mutex::new(workers),
+            background: tokio::sync::Mutex::new(background),
         })
     }
 }
@@ -267,12 +267,13 @@ impl EngineHandle {
     /// Stops gracefully: no new jobs are claimed and no schedule ticks; the
     /// running job may finish within the shutdown grace; after it, the job
     /// stops at its next safe point and goes back to the queue without using
-    /// an attempt.
-    pub async fn shutdown(mut self) {
+    /// an attempt. Calling it again does nothing.
+    pub async fn shutdown(&self) {
         self.shared.stop_claiming.cancel();
+        let mut workers = self.workers.lock().await;
         let grace = self.shared.config.shutdown_grace;
         let finished = tokio::time::timeout(grace, async {
-            for worker in self.workers.iter_mut() {
+            for worker in workers.iter_mut() {
                 let _ = worker.await;
             }
         })
@@ -284,25 +285,33 @@ impl EngineHandle {
                 "shutdown grace over: stopping the running job and re-queueing it"
             );
             self.shared.abort_jobs.cancel();
-            for worker in self.workers.iter_mut() {
+            for worker in workers.iter_mut() {
                 let _ = worker.await;
             }
         }
-        for task in &self.background {
+        workers.clear();
+        let mut background = self.background.lock().await;
+        for task in background.iter() {
             task.abort();
         }
-        for task in self.background.iter_mut() {
+        for task in background.iter_mut() {
             let _ = task.await;
         }
+        background.clear();
         tracing::info!("sync engine stopped");
     }
 
     /// Stops every task at once, without any cleanup — as a crash would. The
     /// jobs it was running stay `in_progress` until the rescuer of another
     /// engine (or of the next start) takes them back.
-    pub fn abort(self) {
-        for task in self.workers.iter().chain(&self.background) {
-            task.abort();
+    pub fn abort(&self) {
+        self.shared.stop_claiming.cancel();
+        for tasks in [&self.workers, &self.background] {
+            if let Ok(tasks) = tasks.try_lock() {
+                for task in tasks.iter() {
+                    task.abort();
+                }
+            }
         }
     }
 }

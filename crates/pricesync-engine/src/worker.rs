@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pricesync_domain::{JobState, ProviderId, ProviderRunStatus};
-use pricesync_providers::PriceFetcher;
+use pricesync_providers::{FetchError, PriceFetcher};
 use pricesync_store::{
     provider_lease_key, Fence, HeartbeatOutcome, JobProgress, JobRecord, NewProviderLog, Store,
     StoreError,
@@ -531,7 +531,12 @@ async fn run_provider_leased(
             }
             Err(e) => {
                 metrics::fetch_finished(name, seconds, Some(e.kind()));
-                return Some(ProviderOutcome::failed(name, started, e.to_string()));
+                let mut outcome = ProviderOutcome::failed(name, started, e.to_string());
+                if matches!(e, FetchError::MissingCredentials { .. }) {
+                    // Not attempted: the message names the variable to set.
+                    outcome.status = ProviderRunStatus::Skipped;
+                }
+                return Some(outcome);
             }
         };
         let options = crate::SyncOptions {

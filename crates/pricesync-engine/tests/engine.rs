@@ -274,9 +274,7 @@ async fn concurrent_triggers_while_one_runs_make_one_job(store: Store) {
     hooks.reached.notified().await;
     hooks.release.notify_one();
     assert_eq!(finished(&mut rx, jobs[0]).await, Some(JobState::Completed));
-    if let Ok(engine) = Arc::try_unwrap(engine) {
-        engine.shutdown().await;
-    }
+    engine.shutdown().await;
 }
 
 async fn one_failing_provider_of_three_is_partially_failed(store: Store) {
@@ -344,6 +342,39 @@ async fn all_failing_is_failed_and_no_success_is_recorded(store: Store) {
             "no successful sync recorded for {provider}"
         );
     }
+    engine.shutdown().await;
+}
+
+async fn a_provider_without_its_key_is_skipped_naming_the_variable(store: Store) {
+    let (hooks, mut rx) = TestHooks::new(None);
+    let fetchers = vec![
+        TestFetcher::new("alpha", vec![Ok(list(&[("a", "0.000001")]))]),
+        TestFetcher::new(
+            "beta",
+            vec![Err(FetchError::MissingCredentials {
+                provider: "beta".into(),
+                variable: "BETA_API_KEY".into(),
+            })],
+        ),
+    ];
+    let engine = start(&store, fetchers, config(), hooks).await;
+    let job = queued(&engine, &["alpha", "beta"]).await;
+    assert_eq!(
+        finished(&mut rx, job).await,
+        Some(JobState::PartiallyFailed)
+    );
+    let view = engine.job(job).await.expect("job").expect("stored");
+    let beta = view
+        .providers
+        .iter()
+        .find(|p| p.provider == "beta")
+        .expect("logged");
+    assert_eq!(beta.status, ProviderRunStatus::Skipped);
+    assert!(beta
+        .error
+        .as_deref()
+        .unwrap_or_default()
+        .contains("BETA_API_KEY"));
     engine.shutdown().await;
 }
 
@@ -543,11 +574,8 @@ async fn two_engines_make_one_job_per_slot_and_never_sync_a_provider_twice(store
         "never two syncs of one provider at once"
     );
     assert_eq!(fetcher.calls.load(Ordering::SeqCst), 3);
-    for engine in [a, b] {
-        if let Ok(engine) = Arc::try_unwrap(engine) {
-            engine.shutdown().await;
-        }
-    }
+    a.shutdown().await;
+    b.shutdown().await;
 }
 
 async fn unknown_providers_are_refused_with_the_known_ones(store: Store) {
@@ -603,6 +631,7 @@ pricesync_store::on_both_backends!(
     concurrent_triggers_while_one_runs_make_one_job,
     one_failing_provider_of_three_is_partially_failed,
     all_failing_is_failed_and_no_success_is_recorded,
+    a_provider_without_its_key_is_skipped_naming_the_variable,
     cancel_during_fetch_writes_nothing,
     cancel_before_the_write_writes_nothing,
     shutdown_mid_job_requeues_without_using_an_attempt,

@@ -1,0 +1,108 @@
+//! End-to-end: `pricesync fetch` against a local mock provider prints the
+//! normalised list and touches no database.
+
+use std::process::Command;
+
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const MODELS: &str = r#"{"data":[
+  {"id":"anthropic/claude-sonnet-4.5","name":"Claude Sonnet 4.5","context_length":1000000,
+   "pricing":{"prompt":"0.000003","completion":"0.000015","input_cache_read":"0.0000003",
+     "overrides":[{"min_prompt_tokens":200000,"prompt":"0.000006","completion":"0.0000225"}]}},
+  {"id":"openrouter/auto","pricing":{"prompt":"-1","completion":"-1"}},
+  {"id":"meta/llama:free","pricing":{"prompt":"0","completion":"0"}},
+  {"id":"bad/units","pricing":{"prompt":"3","completion":"15"}}
+]}"#;
+
+fn fetch(base_url: &str, args: &[&str]) -> std::process::Output {
+    let dir = std::env::temp_dir().join(format!("pricesync-fetch-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let output = Command::new(env!("CARGO_BIN_EXE_pricesync"))
+        .arg("fetch")
+        .args(args)
+        .current_dir(&dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("OPENROUTER_BASE_URL", base_url)
+        .output()
+        .expect("runs");
+    assert!(!dir.join("data").exists(), "fetch touches no database");
+    let _ = std::fs::remove_dir_all(dir);
+    output
+}
+
+async fn mock() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/models"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(MODELS))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn prints_counts_and_skipped_models_with_reasons() {
+    let server = mock().await;
+    let output = fetch(&server.uri(), &["openrouter"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("openrouter: 4 fetched, 3 valid (1 metered, 1 free, 1 dynamic, 0 subscription, 0 unknown), 1 skipped"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("skipped bad/units"), "{stdout}");
+    assert!(stdout.contains("[above_maximum]"), "{stdout}");
+}
+
+#[tokio::test]
+async fn json_output_carries_exact_prices() {
+    let server = mock().await;
+    let output = fetch(&server.uri(), &["openrouter", "--json"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let body: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let claude = body["models"]
+        .as_array()
+        .and_then(|m| {
+            m.iter()
+                .find(|m| m["model_id"] == "anthropic/claude-sonnet-4.5")
+        })
+        .expect("listed");
+    let band = claude["components"]
+        .as_array()
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c["meter"] == "output_tokens" && c["min_prompt_tokens"] == 200000)
+        })
+        .expect("long-context band");
+    assert_eq!(band["usd_per_unit"], "0.0000225");
+    assert_eq!(body["skipped"][0]["reason"]["code"], "above_maximum");
+}
+
+#[tokio::test]
+async fn a_failing_provider_exits_non_zero_and_an_unknown_one_lists_the_known() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    let output = fetch(&server.uri(), &["openrouter"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("HTTP 404"));
+    let output = fetch(&server.uri(), &["nosuch"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("nosuch") && stderr.contains("featherless"),
+        "{stderr}"
+    );
+}
