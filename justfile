@@ -14,10 +14,12 @@ test:
 
 # Benchmarks: store writes of a 26,000-model list on SQLite and PostgreSQL;
 # parsing + validating a 22,000-model Featherless and a 1,000-model
-# OpenRouter list (time and peak memory).
+# OpenRouter list (time and peak memory); the engine: trigger -> job
+# started, full syncs from a local mock, dead-worker rescue (~30-40 s).
 bench:
     cargo bench -p pricesync-store --bench apply_price_list
     cargo bench -p pricesync-providers --bench parse_lists
+    cargo bench -p pricesync-engine --bench sync
 
 # Formatting and lints, as CI checks them.
 lint:
