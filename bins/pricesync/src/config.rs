@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::api::auth::{parse_admin_tokens, AdminToken};
 use pricesync_domain::{Decimal, ShrinkGuard, ValidationPolicy};
 use pricesync_engine::{EngineConfig, SchedulerConfig, SyncOptions};
 use pricesync_providers::{known_providers, HttpPolicy};
@@ -52,6 +53,9 @@ pub struct Config {
     /// Provider requests (`PRICESYNC_PROVIDER_TIMEOUT_SECS`,
     /// `PRICESYNC_PROVIDER_MAX_BODY_MB`).
     pub http: HttpPolicy,
+    /// `PRICESYNC_ADMIN_TOKENS`: `name:token,name:token`. Empty: the admin
+    /// API refuses every request.
+    pub admin_tokens: Vec<AdminToken>,
 }
 
 impl Config {
@@ -118,6 +122,15 @@ impl Config {
                 * 1024,
             ..HttpPolicy::default()
         };
+        let admin_tokens = match get("PRICESYNC_ADMIN_TOKENS") {
+            None => Vec::new(),
+            Some(value) => parse_admin_tokens(&value).map_err(|reason| ConfigError {
+                variable: "PRICESYNC_ADMIN_TOKENS",
+                // A secret: never echoed.
+                value: "<not shown>".to_owned(),
+                reason,
+            })?,
+        };
         Ok(Self {
             database_url,
             bind_addr,
@@ -127,6 +140,7 @@ impl Config {
             providers,
             engine,
             http,
+            admin_tokens,
         })
     }
 }
@@ -401,6 +415,16 @@ mod tests {
             e.to_string().contains("openrouter"),
             "lists the known ones: {e}"
         );
+    }
+
+    #[test]
+    fn admin_tokens_are_parsed_and_never_echoed() {
+        let c = config(&[("PRICESYNC_ADMIN_TOKENS", "ops:0123456789abcdef")]).expect("valid");
+        assert_eq!(c.admin_tokens.len(), 1);
+        let e = config(&[("PRICESYNC_ADMIN_TOKENS", "ops:tooshortsecret")]).expect_err("short");
+        assert_eq!(e.variable, "PRICESYNC_ADMIN_TOKENS");
+        assert!(!e.to_string().contains("tooshortsecret"), "{e}");
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
     }
 
     #[test]

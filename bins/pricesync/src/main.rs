@@ -50,7 +50,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve => {
             let fetchers = server::configured_fetchers(&config, &env_lookup)?;
-            Application::build(&config, fetchers)
+            Application::build(&config, fetchers, None)
                 .await?
                 .run_until_signalled()
                 .await?;

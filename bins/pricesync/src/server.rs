@@ -7,11 +7,12 @@ use std::sync::Arc;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
-use pricesync_engine::{Engine, EngineHandle};
+use pricesync_engine::{Engine, EngineHandle, SyncHooks};
 use pricesync_providers::PriceFetcher;
 use pricesync_store::Store;
 
 use crate::api;
+use crate::api::auth::AdminTokens;
 use crate::config::Config;
 
 /// Opens the store and checks the database answers. Each failure is one
@@ -53,11 +54,12 @@ pub struct Application {
 
 impl Application {
     /// Opens the store, runs pending migrations, starts the sync engine over
-    /// `fetchers` and binds the listener (`PRICESYNC_BIND_ADDR`; port 0 picks
-    /// a free port).
+    /// `fetchers` (with `hooks`, if any: tests use them to follow jobs) and
+    /// binds the listener (`PRICESYNC_BIND_ADDR`; port 0 picks a free port).
     pub async fn build(
         config: &Config,
         fetchers: Vec<Arc<dyn PriceFetcher>>,
+        hooks: Option<Arc<dyn SyncHooks>>,
     ) -> anyhow::Result<Self> {
         let store = open_store(config).await?;
         let applied = store
@@ -78,16 +80,25 @@ impl Application {
             .context("reading the bound address")?
             .port();
         let engine = Arc::new(
-            Engine::start(store.clone(), fetchers, config.engine.clone(), None)
+            Engine::start(store.clone(), fetchers, config.engine.clone(), hooks)
                 .await
                 .context("cannot start the sync engine")?,
         );
+        if api::ops::prometheus().is_none() {
+            tracing::warn!("metrics are not exported: the recorder could not be installed");
+        }
+        if config.admin_tokens.is_empty() {
+            tracing::warn!("PRICESYNC_ADMIN_TOKENS is empty: the admin API refuses every request");
+        }
         let store_data = web::Data::new(store.clone());
         let engine_data = web::Data::from(engine.clone());
+        let tokens = web::Data::new(AdminTokens(config.admin_tokens.clone()));
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(api::observe))
                 .app_data(store_data.clone())
                 .app_data(engine_data.clone())
+                .app_data(tokens.clone())
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))
         })

@@ -23,7 +23,7 @@ impl TestApp {
         config.bind_addr = "127.0.0.1:0".parse().expect("address");
         config.http_workers = Some(1);
         config.engine.scheduler.enabled = false;
-        let app = Application::build(&config, Vec::new())
+        let app = Application::build(&config, Vec::new(), None)
             .await
             .expect("server builds");
         let base = format!("http://127.0.0.1:{}", app.port());

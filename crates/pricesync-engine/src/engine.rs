@@ -110,11 +110,7 @@ impl Engine {
                 }
             }
         }
-        if config.lease_ttl.as_millis() < 3 || config.workers == 0 {
-            return Err(EngineError::Config(
-                "lease TTL must be at least 3 ms and workers at least 1".into(),
-            ));
-        }
+        validate(&config)?;
         let shared = Arc::new(Shared {
             store,
             fetchers,
@@ -150,6 +146,30 @@ impl Engine {
             workers: tokio::sync::Mutex::new(workers),
             background: tokio::sync::Mutex::new(background),
         })
+    }
+}
+
+/// Refuses settings that cannot work: a live job rescued while it runs, or
+/// a loop that never waits.
+fn validate(config: &EngineConfig) -> Result<(), EngineError> {
+    let problem = if config.workers == 0 {
+        Some("workers must be at least 1")
+    } else if config.lease_ttl < std::time::Duration::from_millis(3) {
+        Some("the lease TTL must be at least 3 ms")
+    } else if config.heartbeat_interval.is_zero()
+        || config.heartbeat_interval >= config.rescue_timeout
+    {
+        Some("the heartbeat interval must be above zero and shorter than the rescue timeout")
+    } else if config.poll_interval.is_zero() || config.janitor_interval.is_zero() {
+        Some("the poll and janitor intervals must be above zero")
+    } else if config.scheduler.enabled && config.scheduler.tick_interval.is_zero() {
+        Some("the scheduler tick interval must be above zero")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(EngineError::Config(problem.to_owned())),
+        None => Ok(()),
     }
 }
 

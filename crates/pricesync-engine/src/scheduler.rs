@@ -10,9 +10,15 @@ use crate::metrics;
 use crate::worker::Shared;
 
 /// Creates or updates the configured schedules. A schedule that is already
-/// due runs after the start-up delay, not at once.
+/// due runs after the start-up delay, not at once. An engine whose scheduler
+/// is off leaves the shared schedule rows alone: one replica (or an embedded
+/// engine) with the scheduler off must not switch scheduling off for the
+/// others.
 pub(crate) async fn ensure_schedules(shared: &Shared) -> StoreResult<()> {
     let config = &shared.config.scheduler;
+    if !config.enabled {
+        return Ok(());
+    }
     for (name, providers, interval) in config.schedules() {
         shared
             .store

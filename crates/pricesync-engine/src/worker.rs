@@ -425,14 +425,15 @@ async fn run_provider(
     }
     tracing::info!(job = %job.id, provider = name, status = outcome.status.as_str(),
         ms = outcome.duration.as_millis() as u64, error = outcome.error.as_deref().unwrap_or(""), "provider done");
-    shared
-        .hooks
-        .reached(SyncPoint::ProviderFinished {
+    unless_cancelled(
+        &shared.abort_jobs,
+        shared.hooks.reached(SyncPoint::ProviderFinished {
             job: job.id,
             provider: name.to_owned(),
             status: outcome.status,
-        })
-        .await;
+        }),
+    )
+    .await;
     outcome
 }
 

@@ -20,6 +20,17 @@ pub enum ApiError {
     /// What the request names does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// No valid admin token.
+    #[error("a valid admin bearer token is required (Authorization: Bearer <token>)")]
+    Unauthorized,
+    /// No admin token is configured: the admin API is closed.
+    #[error(
+        "the admin API is disabled: no admin token is configured (set PRICESYNC_ADMIN_TOKENS)"
+    )]
+    AdminDisabled,
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
     /// The database is unreachable or its pool exhausted: retry later.
     #[error("{0}")]
     Unavailable(String),
@@ -47,6 +58,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::AdminDisabled => "admin_disabled",
+            ApiError::Conflict(_) => "conflict",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal => "internal",
         }
@@ -58,6 +72,8 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized | ApiError::AdminDisabled => StatusCode::UNAUTHORIZED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -67,6 +83,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unavailable(_)) {
             response.insert_header(("Retry-After", "5"));
+        }
+        if matches!(self, ApiError::Unauthorized | ApiError::AdminDisabled) {
+            response.insert_header(("WWW-Authenticate", "Bearer realm=\"pricesync-admin\""));
         }
         response.json(ErrorBody {
             error: self.code(),

@@ -1,7 +1,10 @@
 //! The HTTP API: routes, extractor configuration and the error mapping.
 
+mod admin;
+pub mod auth;
 pub mod error;
 mod health;
+pub mod ops;
 mod read;
 
 use actix_web::web;
@@ -21,11 +24,76 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .limit(64 * 1024)
             .error_handler(|err, _| error::extractor_error(format!("invalid JSON body: {err}"))),
     )
+    .app_data(web::PayloadConfig::default().limit(64 * 1024))
     .service(health::health)
     .service(health::ready)
+    .service(ops::metrics_text)
+    .service(ops::pool)
     .service(read::list_models)
     .service(read::get_model)
-    .service(read::history);
+    .service(read::history)
+    .service(
+        web::scope("/admin/pricing")
+            .wrap(actix_web::middleware::from_fn(auth::require_admin))
+            .configure(admin::configure)
+            .default_service(web::to(not_found)),
+    );
+}
+
+/// HTTP request durations, by method, route pattern and status class.
+pub const HTTP_DURATION: &str = "pricing_http_request_duration_seconds";
+/// Buckets of [`HTTP_DURATION`], in seconds.
+pub const HTTP_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+fn describe_http_metrics() {
+    metrics::describe_histogram!(
+        HTTP_DURATION,
+        metrics::Unit::Seconds,
+        "HTTP request durations by method, route and status."
+    );
+}
+
+/// Records every request's duration and gives it a request id
+/// (`X-Request-Id`: the caller's when it is sane, else a new one), also set
+/// on the log span of the request.
+pub async fn observe(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use tracing::Instrument;
+    let started = std::time::Instant::now();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let method = req.method().to_string();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
+    let mut response = next.call(req).instrument(span.clone()).await?;
+    let status = response.status();
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+            value,
+        );
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    metrics::histogram!(HTTP_DURATION, "method" => method, "route" => route, "status" => format!("{}xx", status.as_u16() / 100))
+        .record(seconds);
+    span.in_scope(|| {
+        tracing::debug!(
+            status = status.as_u16(),
+            ms = seconds * 1000.0,
+            "request done"
+        )
+    });
+    Ok(response)
 }
 
 /// The answer for a path no route serves.

@@ -1,0 +1,81 @@
+//! Operations endpoints: Prometheus metrics and the database pool.
+
+use std::sync::OnceLock;
+
+use actix_web::{get, web, HttpResponse};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use pricesync_store::Store;
+use serde_json::json;
+
+static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide Prometheus recorder (once; later calls return
+/// the same handle), with explicit histogram buckets.
+pub fn prometheus() -> Option<PrometheusHandle> {
+    PROMETHEUS
+        .get_or_init(|| {
+            let mut builder = PrometheusBuilder::new();
+            for (name, buckets) in pricesync_engine::metrics::buckets()
+                .into_iter()
+                .chain([(super::HTTP_DURATION, super::HTTP_BUCKETS.to_vec())])
+            {
+                builder = match builder.set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(name.to_owned()),
+                    &buckets,
+                ) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::error!(error = %e, "invalid histogram buckets");
+                        return None;
+                    }
+                };
+            }
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            match ::metrics::set_global_recorder(recorder) {
+                Ok(()) => {
+                    pricesync_engine::metrics::describe();
+                    super::describe_http_metrics();
+                    Some(handle)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "another metrics recorder is installed; /metrics is empty");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+/// `GET /metrics`: Prometheus text.
+#[get("/metrics")]
+pub async fn metrics_text(store: web::Data<Store>) -> HttpResponse {
+    let status = store.pool_status();
+    ::metrics::gauge!("pricing_db_pool_connections", "state" => "in_use").set(status.in_use as f64);
+    ::metrics::gauge!("pricing_db_pool_connections", "state" => "idle").set(status.idle as f64);
+    ::metrics::gauge!("pricing_db_pool_max_connections").set(status.max_size as f64);
+    ::metrics::gauge!("pricing_db_pool_waiting").set(status.waiting as f64);
+    match prometheus() {
+        Some(handle) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4")
+            .body(handle.render()),
+        None => HttpResponse::ServiceUnavailable().json(json!({
+            "error": "metrics_unavailable",
+            "message": "the metrics recorder could not be installed",
+        })),
+    }
+}
+
+/// `GET /metrics/pool`: the database pool as JSON.
+#[get("/metrics/pool")]
+pub async fn pool(store: web::Data<Store>) -> HttpResponse {
+    let status = store.pool_status();
+    HttpResponse::Ok().json(json!({
+        "size": status.size,
+        "max_size": status.max_size,
+        "in_use": status.in_use,
+        "idle": status.idle,
+        "waiting": status.waiting,
+        "status": if status.is_exhausted() { "exhausted" } else { "healthy" },
+    }))
+}

@@ -1,0 +1,520 @@
+//! Black-box tests of the admin API and the ops endpoints over HTTP: the
+//! real server on port 0, a gated in-process provider, jobs followed through
+//! the engine's pause points (no sleeps).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pricesync::{Application, Config};
+use pricesync_domain::{
+    parse_decimal, ComponentKey, JobState, Meter, PriceSource, ProviderId, RawOffering, RawPricing,
+};
+use pricesync_engine::{SyncHooks, SyncPoint};
+use pricesync_providers::{FetchError, FetchedList, PriceFetcher};
+use pricesync_store::testing::TestDatabase;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, Notify};
+use uuid::Uuid;
+
+const TOKEN: &str = "test-token-0123456789";
+
+/// A provider whose fetch waits until the test opens its gate.
+struct GatedProvider {
+    provider: ProviderId,
+    gate: Arc<Notify>,
+}
+
+#[async_trait]
+impl PriceFetcher for GatedProvider {
+    fn provider(&self) -> &ProviderId {
+        &self.provider
+    }
+
+    async fn fetch(&self) -> Result<FetchedList, FetchError> {
+        self.gate.notified().await;
+        Ok(FetchedList {
+            models: vec![RawOffering {
+                provider_model_id: "anthropic/claude-sonnet-4.5".into(),
+                display_name: None,
+                context_length: None,
+                source: PriceSource::Api,
+                pricing: RawPricing::Metered(vec![(
+                    ComponentKey {
+                        meter: Meter::InputTokens,
+                        min_prompt_tokens: 0,
+                    },
+                    parse_decimal("0.0000001875").expect("price"),
+                )]),
+            }],
+            skipped: vec![],
+        })
+    }
+}
+
+struct Finished(mpsc::UnboundedSender<(Uuid, Option<JobState>)>);
+
+#[async_trait]
+impl SyncHooks for Finished {
+    async fn reached(&self, point: SyncPoint) {
+        if let SyncPoint::JobFinished { job, state } = point {
+            let _ = self.0.send((job, state));
+        }
+    }
+}
+
+struct TestApp {
+    base: String,
+    client: reqwest::Client,
+    gate: Arc<Notify>,
+    finished: mpsc::UnboundedReceiver<(Uuid, Option<JobState>)>,
+    handle: actix_web::dev::ServerHandle,
+    db: TestDatabase,
+}
+
+impl TestApp {
+    async fn start(db: TestDatabase, tokens: Option<&str>) -> Self {
+        let lookup = |name: &str| match name {
+            "PRICESYNC_ADMIN_TOKENS" => tokens.map(str::to_owned),
+            "PRICING_SYNC_PROVIDERS" => Some("openrouter".to_owned()),
+            "PRICING_SYNC_ENABLED" => Some("false".to_owned()),
+            _ => None,
+        };
+        let mut config = Config::from_lookup(lookup).expect("config");
+        config.database_url = db.url.clone();
+        config.bind_addr = "127.0.0.1:0".parse().expect("address");
+        config.http_workers = Some(2);
+        let gate = Arc::new(Notify::new());
+        let provider: Arc<dyn PriceFetcher> = Arc::new(GatedProvider {
+            provider: ProviderId::parse("openrouter").expect("provider"),
+            gate: gate.clone(),
+        });
+        let (tx, finished) = mpsc::unbounded_channel();
+        let app = Application::build(&config, vec![provider], Some(Arc::new(Finished(tx))))
+            .await
+            .expect("server builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            gate,
+            finished,
+            handle,
+            db,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request")
+    }
+
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let response = self.call(method, path, Some(TOKEN), body).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn wait_finished(&mut self, job: Uuid) -> Option<JobState> {
+        loop {
+            let (id, state) = self
+                .finished
+                .recv()
+                .await
+                .expect("the engine reports finished jobs");
+            if id == job {
+                return state;
+            }
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+const ADMIN_ROUTES: [(&str, &str); 9] = [
+    ("POST", "/admin/pricing/scheduler/trigger"),
+    ("POST", "/admin/pricing/sync/trigger"),
+    (
+        "GET",
+        "/admin/pricing/sync/0190f5a2-0000-7000-8000-000000000000",
+    ),
+    ("GET", "/admin/pricing/syncs/active"),
+    ("GET", "/admin/pricing/syncs"),
+    (
+        "POST",
+        "/admin/pricing/sync/0190f5a2-0000-7000-8000-000000000000/cancel",
+    ),
+    ("GET", "/admin/pricing/scheduler/status"),
+    ("GET", "/admin/pricing/locks"),
+    ("DELETE", "/admin/pricing/locks/pricing_sync:openrouter"),
+];
+
+async fn every_admin_route_needs_a_valid_token(db: TestDatabase) {
+    let app = TestApp::start(db, Some(&format!("ops:{TOKEN}"))).await;
+    for (method, path) in ADMIN_ROUTES {
+        let method: reqwest::Method = method.parse().expect("method");
+        for token in [None, Some("wrong-token-0123456789"), Some("")] {
+            let response = app.call(method.clone(), path, token, None).await;
+            assert_eq!(
+                response.status().as_u16(),
+                401,
+                "{method} {path} with {token:?}"
+            );
+            assert!(response.headers().contains_key("www-authenticate"));
+            let body: Value = response.json().await.expect("JSON");
+            assert_eq!(body["error"], "unauthorized");
+        }
+    }
+    // Unknown admin paths are not open either.
+    let response = app
+        .call(reqwest::Method::GET, "/admin/pricing/nosuch", None, None)
+        .await;
+    assert_eq!(response.status().as_u16(), 401);
+}
+
+async fn without_configured_tokens_the_admin_api_is_closed(db: TestDatabase) {
+    let app = TestApp::start(db, None).await;
+    for (method, path) in ADMIN_ROUTES {
+        let response = app
+            .call(method.parse().expect("method"), path, Some(TOKEN), None)
+            .await;
+        assert_eq!(response.status().as_u16(), 401, "{method} {path}");
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(body["error"], "admin_disabled");
+    }
+}
+
+async fn the_operators_scenario(db: TestDatabase) {
+    let mut app = TestApp::start(db, Some(&format!("ops:{TOKEN}"))).await;
+    let response = app
+        .call(
+            reqwest::Method::POST,
+            "/admin/pricing/scheduler/trigger",
+            Some(TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 202);
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let accepted: Value = response.json().await.expect("JSON");
+    assert_eq!(accepted["status"], "queued");
+    assert_eq!(accepted["triggered_by"], "admin:ops");
+    assert_eq!(accepted["poll_url"], location.as_str());
+    let sync_id: Uuid = accepted["sync_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("uuid");
+
+    // An immediate second trigger is refused, naming the first.
+    let refused = app
+        .call(
+            reqwest::Method::POST,
+            "/admin/pricing/sync/trigger",
+            Some(TOKEN),
+            Some(json!({"providers": ["openrouter"]})),
+        )
+        .await;
+    assert_eq!(refused.status().as_u16(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let refused: Value = refused.json().await.expect("JSON");
+    assert_eq!(refused["error"], "sync_in_progress");
+    assert_eq!(refused["active_sync_id"], sync_id.to_string());
+    assert_eq!(refused["poll_url"], location.as_str());
+
+    let (status, running) = app.admin(reqwest::Method::GET, &location, None).await;
+    assert_eq!(status, 200);
+    assert!(["queued", "in_progress"].contains(&running["status"].as_str().unwrap_or_default()));
+    assert_eq!(running["progress_percent"], 0);
+    let (_, active) = app
+        .admin(reqwest::Method::GET, "/admin/pricing/syncs/active", None)
+        .await;
+    assert_eq!(active["count"], 1);
+
+    app.gate.notify_one();
+    assert_eq!(app.wait_finished(sync_id).await, Some(JobState::Completed));
+    let (_, done) = app.admin(reqwest::Method::GET, &location, None).await;
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["progress_percent"], 100);
+    assert_eq!(done["models_added"], 1);
+    assert_eq!(done["providers"]["openrouter"]["status"], "succeeded");
+    assert!(done["duration_ms"].as_i64().is_some());
+
+    // The prices are visible through the read API, exact to the last digit.
+    let read = app
+        .call(
+            reqwest::Method::GET,
+            "/v1/pricing/models/openrouter/anthropic/claude-sonnet-4.5",
+            None,
+            None,
+        )
+        .await;
+    let model: Value = read.json().await.expect("JSON");
+    assert_eq!(model["prices"][0]["usd_per_unit"], "0.0000001875");
+
+    let (_, list) = app
+        .admin(
+            reqwest::Method::GET,
+            "/admin/pricing/syncs?status=completed&limit=10",
+            None,
+        )
+        .await;
+    assert_eq!(list["syncs"][0]["sync_id"], sync_id.to_string());
+    let (status, finished_cancel) = app
+        .admin(reqwest::Method::POST, &format!("{location}/cancel"), None)
+        .await;
+    assert_eq!(status, 409, "{finished_cancel}");
+    let (status, sched) = app
+        .admin(
+            reqwest::Method::GET,
+            "/admin/pricing/scheduler/status",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(sched["enabled"], false);
+    assert_eq!(sched["last_syncs"]["openrouter"]["status"], "succeeded");
+    assert!(sched["last_syncs"]["openrouter"]["seconds_ago"]
+        .as_i64()
+        .is_some());
+
+    // Metrics carry the sync, with bounded labels.
+    let metrics = app.call(reqwest::Method::GET, "/metrics", None, None).await;
+    assert_eq!(metrics.status().as_u16(), 200);
+    let text = metrics.text().await.expect("text");
+    assert!(text.contains("pricing_models_synced_total"), "{text}");
+    assert!(text.contains("pricing_last_sync_timestamp"), "{text}");
+    assert!(
+        text.contains("pricing_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(!text.contains("claude"), "no model id as a label");
+}
+
+async fn a_running_sync_can_be_cancelled(db: TestDatabase) {
+    let mut app = TestApp::start(db, Some(&format!("ops:{TOKEN}"))).await;
+    let (status, accepted) = app
+        .admin(
+            reqwest::Method::POST,
+            "/admin/pricing/sync/trigger",
+            Some(json!({"dry_run": true})),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let id = accepted["sync_id"].as_str().expect("id").to_owned();
+    let (status, cancel) = app
+        .admin(
+            reqwest::Method::POST,
+            &format!("/admin/pricing/sync/{id}/cancel"),
+            None,
+        )
+        .await;
+    assert!(status == 200 || status == 202, "{status} {cancel}");
+    let sync_id: Uuid = id.parse().expect("uuid");
+    if status == 202 {
+        assert_eq!(app.wait_finished(sync_id).await, Some(JobState::Cancelled));
+    }
+    let (_, view) = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/pricing/sync/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(view["status"], "cancelled");
+    assert_eq!(app.db.store.active_jobs().await.expect("active").len(), 0);
+}
+
+async fn bad_admin_requests_are_json_400s_and_404s(db: TestDatabase) {
+    let app = TestApp::start(db, Some(&format!("ops:{TOKEN}"))).await;
+    for (method, path, body, status, mentions) in [
+        (
+            "GET",
+            "/admin/pricing/sync/not-a-uuid",
+            None,
+            400,
+            "sync id",
+        ),
+        (
+            "GET",
+            "/admin/pricing/sync/0190f5a2-0000-7000-8000-000000000000",
+            None,
+            404,
+            "no sync",
+        ),
+        (
+            "POST",
+            "/admin/pricing/sync/not-a-uuid/cancel",
+            None,
+            400,
+            "sync id",
+        ),
+        (
+            "GET",
+            "/admin/pricing/syncs?status=running",
+            None,
+            400,
+            "status",
+        ),
+        ("GET", "/admin/pricing/syncs?limit=0", None, 400, "limit"),
+        (
+            "GET",
+            "/admin/pricing/syncs?cursor=abc",
+            None,
+            400,
+            "cursor",
+        ),
+        (
+            "POST",
+            "/admin/pricing/sync/trigger",
+            Some(json!({"providers": ["nosuch"]})),
+            400,
+            "openrouter",
+        ),
+        (
+            "POST",
+            "/admin/pricing/sync/trigger",
+            Some(json!({"dry_run": "yes"})),
+            400,
+            "dry_run",
+        ),
+        (
+            "POST",
+            "/admin/pricing/sync/trigger",
+            Some(json!({"provider": "x"})),
+            400,
+            "unknown field",
+        ),
+        (
+            "DELETE",
+            "/admin/pricing/locks/pricing_sync:nosuch",
+            None,
+            404,
+            "no lock",
+        ),
+    ] {
+        let (code, answer) = app.admin(method.parse().expect("method"), path, body).await;
+        assert_eq!(code, status, "{method} {path}: {answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(message.contains(mentions), "{method} {path}: {message}");
+    }
+    // A malformed JSON body is a 400 too.
+    let response = app
+        .client
+        .post(format!("{}/admin/pricing/sync/trigger", app.base))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 400);
+}
+
+async fn locks_are_listed_and_can_be_released(db: TestDatabase) {
+    let app = TestApp::start(db, Some(&format!("ops:{TOKEN}"))).await;
+    app.db
+        .store
+        .try_acquire_lease(
+            "pricing_sync:openrouter",
+            "worker-x",
+            "admin:ops",
+            std::time::Duration::from_secs(300),
+        )
+        .await
+        .expect("acquire")
+        .expect("free");
+    let (_, locks) = app
+        .admin(reqwest::Method::GET, "/admin/pricing/locks", None)
+        .await;
+    assert_eq!(locks["count"], 1);
+    assert_eq!(locks["locks"][0]["holder"], "admin:ops");
+    let (status, released) = app
+        .admin(
+            reqwest::Method::DELETE,
+            "/admin/pricing/locks/pricing_sync:openrouter",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(released["released_by"], "admin:ops");
+    let (_, locks) = app
+        .admin(reqwest::Method::GET, "/admin/pricing/locks", None)
+        .await;
+    assert_eq!(locks["count"], 0);
+}
+
+async fn ops_endpoints_answer(db: TestDatabase) {
+    let app = TestApp::start(db, None).await;
+    let pool: Value = app
+        .call(reqwest::Method::GET, "/metrics/pool", None, None)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(pool["status"], "healthy");
+    assert!(pool["max_size"].as_u64().unwrap_or(0) > 0);
+    let response = app
+        .client
+        .get(format!("{}/health", app.base))
+        .header("x-request-id", "req-123")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.headers()["x-request-id"], "req-123");
+    let generated = app.call(reqwest::Method::GET, "/health", None, None).await;
+    assert!(generated.headers()["x-request-id"]
+        .to_str()
+        .map(|v| v.len() == 36)
+        .unwrap_or(false));
+}
+
+macro_rules! on_both_backends {
+    ($($case:ident),+ $(,)?) => {
+        mod sqlite { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() { super::$case(super::TestDatabase::sqlite().await).await; }
+        )+ }
+        mod postgres { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(db) = super::TestDatabase::postgres().await else { return };
+                super::$case(db).await;
+            }
+        )+ }
+    };
+}
+
+on_both_backends!(
+    every_admin_route_needs_a_valid_token,
+    without_configured_tokens_the_admin_api_is_closed,
+    the_operators_scenario,
+    a_running_sync_can_be_cancelled,
+    bad_admin_requests_are_json_400s_and_404s,
+    locks_are_listed_and_can_be_released,
+    ops_endpoints_answer,
+);
