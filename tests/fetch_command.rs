@@ -106,3 +106,84 @@ async fn a_failing_provider_exits_non_zero_and_an_unknown_one_lists_the_known() 
         "{stderr}"
     );
 }
+
+/// Runs the binary with a SQLite database in `dir` and the mock provider.
+fn run(dir: &std::path::Path, base_url: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pricesync"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("OPENROUTER_BASE_URL", base_url)
+        .env("PRICING_SYNC_PROVIDERS", "openrouter")
+        .output()
+        .expect("runs")
+}
+
+#[tokio::test]
+async fn sync_runs_in_the_foreground_and_the_other_commands_show_it() {
+    let server = mock().await;
+    let dir = std::env::temp_dir().join(format!("pricesync-cli-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let out = run(&dir, &server.uri(), &["sync", "--provider", "openrouter"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // One model is skipped as a unit error: the provider still succeeds.
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(" completed"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("openrouter") && l.contains("succeeded")),
+        "{stdout}"
+    );
+
+    let out = run(&dir, &server.uri(), &["prices", "--provider", "openrouter"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("openrouter/anthropic/claude-sonnet-4.5  metered  input_tokens=0.000003"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("input_tokens@200000+=0.000006"), "{stdout}");
+
+    let out = run(&dir, &server.uri(), &["jobs", "--json"]);
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(jobs[0]["state"], "completed");
+    assert_eq!(jobs[0]["triggered_by"], "cli");
+
+    let out = run(&dir, &server.uri(), &["status"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("openrouter"),
+        "status lists the provider"
+    );
+    let out = run(&dir, &server.uri(), &["cancel", "not-a-uuid"]);
+    assert!(!out.status.success());
+    let out = run(
+        &dir,
+        &server.uri(),
+        &["locks", "release", "pricing_sync:openrouter"],
+    );
+    assert!(!out.status.success(), "no lock is left behind");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_failed_sync_exits_non_zero() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    let dir = std::env::temp_dir().join(format!("pricesync-cli-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let out = run(&dir, &server.uri(), &["sync", "--json"]);
+    assert!(!out.status.success());
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(result["sync"]["state"], "failed");
+    assert_eq!(result["providers"][0]["status"], "failed");
+    let _ = std::fs::remove_dir_all(dir);
+}

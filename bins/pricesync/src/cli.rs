@@ -74,3 +74,380 @@ pub async fn fetch(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Options of `pricesync sync`.
+#[derive(Debug, Clone, Default)]
+pub struct SyncArgs {
+    /// Providers; empty for every configured one.
+    pub providers: Vec<String>,
+    /// Report the diff, write no prices.
+    pub dry_run: bool,
+    /// Print the result as JSON.
+    pub json: bool,
+}
+
+/// `pricesync sync`: runs a sync in the foreground with an in-process
+/// engine (scheduler off), shows progress on a terminal and a summary table.
+/// Exit code 0 only when the job completed (every provider succeeded); 2
+/// when another sync of the same providers is queued or running.
+pub async fn sync(
+    config: &Config,
+    args: SyncArgs,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<ExitCode> {
+    use pricesync_engine::{Engine, TriggerOutcome, TriggerRequest};
+    use std::io::{IsTerminal, Write};
+
+    let store = crate::server::open_store(config).await?;
+    store
+        .migrate()
+        .await
+        .context("cannot bring the database schema up to date")?;
+    let fetchers = crate::server::configured_fetchers(config, lookup)?;
+    let mut engine_config = config.engine.clone();
+    engine_config.scheduler.enabled = false;
+    engine_config.workers = 1;
+    let engine = Engine::start(store.clone(), fetchers, engine_config, None)
+        .await
+        .context("cannot start the sync engine")?;
+    let outcome = engine
+        .trigger(TriggerRequest {
+            providers: (!args.providers.is_empty()).then(|| args.providers.clone()),
+            dry_run: args.dry_run,
+            triggered_by: "cli".to_owned(),
+        })
+        .await;
+    let job = match outcome {
+        Ok(TriggerOutcome::Queued(job)) => job,
+        Ok(TriggerOutcome::Busy {
+            active, provider, ..
+        }) => {
+            engine.shutdown().await;
+            eprintln!(
+                "error: a sync of {provider} is already {} (sync {}, by {}); wait for it or cancel it with `pricesync cancel {}`",
+                active.state, active.id, active.triggered_by, active.id
+            );
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => {
+            engine.shutdown().await;
+            return Err(e.into());
+        }
+    };
+    let terminal = std::io::stderr().is_terminal() && !args.json;
+    let mut shown = None;
+    let record = loop {
+        let Some(current) = store.get_job(job.id).await? else {
+            anyhow::bail!("sync {} disappeared", job.id);
+        };
+        if terminal && shown != Some((current.providers_done, current.state)) {
+            shown = Some((current.providers_done, current.state));
+            let done = current.providers_done.min(current.providers_total) as usize;
+            let total = current.providers_total.max(1) as usize;
+            let bar = "=".repeat(done * 30 / total) + &" ".repeat(30 - done * 30 / total);
+            eprint!(
+                "\r[{bar}] {done}/{} providers, {} models, {}   ",
+                current.providers_total, current.models_processed, current.state
+            );
+            let _ = std::io::stderr().flush();
+        }
+        if current.state.is_terminal() {
+            break current;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    if terminal {
+        eprintln!();
+    }
+    engine.shutdown().await;
+    let logs = store.job_provider_logs(job.id).await?;
+    if args.json {
+        let out = json!({ "sync": record, "providers": logs });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).context("serialising the result")?
+        );
+    } else {
+        println!(
+            "sync {} {}{}",
+            record.id,
+            record.state,
+            if record.dry_run {
+                " (dry run: nothing written)"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "{:<16} {:<10} {:>8} {:>7} {:>8} {:>10} {:>8} {:>8} {:>8}  error",
+            "provider",
+            "status",
+            "fetched",
+            "added",
+            "updated",
+            "unchanged",
+            "skipped",
+            "removed",
+            "ms"
+        );
+        for l in &logs {
+            println!(
+                "{:<16} {:<10} {:>8} {:>7} {:>8} {:>10} {:>8} {:>8} {:>8}  {}",
+                l.provider,
+                l.status.as_str(),
+                l.models_fetched,
+                l.models_added,
+                l.models_updated,
+                l.models_unchanged,
+                l.models_skipped,
+                l.models_removed,
+                l.duration_ms,
+                l.error.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(if record.state == pricesync_domain::JobState::Completed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `pricesync status`: the schedules and each provider's last sync.
+pub async fn status(config: &Config, as_json: bool) -> anyhow::Result<ExitCode> {
+    let store = crate::server::open_store(config).await?;
+    let schedules = store.list_schedules().await?;
+    let now = time::OffsetDateTime::now_utc();
+    let mut providers = Vec::new();
+    for provider in &config.providers {
+        let (last, last_ok) = store.last_provider_runs(provider).await?;
+        providers.push((provider.clone(), last, last_ok));
+    }
+    let active = store.active_jobs().await?;
+    if as_json {
+        let out = json!({
+            "scheduler_enabled": config.engine.scheduler.enabled,
+            "schedules": schedules,
+            "providers": providers.iter().map(|(p, last, ok)| json!({
+                "provider": p, "last": last, "last_success": ok,
+            })).collect::<Vec<_>>(),
+            "active_syncs": active,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).context("serialising the status")?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "scheduler: {} (every {} h)",
+        if config.engine.scheduler.enabled {
+            "enabled"
+        } else {
+            "disabled"
+        },
+        config.engine.scheduler.interval.as_secs_f64() / 3600.0
+    );
+    for s in &schedules {
+        println!(
+            "  schedule {:<24} next run {}  failures in a row {}{}",
+            s.name,
+            s.next_run_at,
+            s.consecutive_failures,
+            if s.enabled { "" } else { "  (disabled)" }
+        );
+    }
+    println!(
+        "{:<16} {:<10} {:>12}  last success",
+        "provider", "last run", "seconds ago"
+    );
+    for (provider, last, ok) in &providers {
+        println!(
+            "{:<16} {:<10} {:>12}  {}",
+            provider,
+            last.as_ref().map_or("never", |l| l.status.as_str()),
+            last.as_ref()
+                .map_or("-".to_owned(), |l| (now - l.finished_at)
+                    .whole_seconds()
+                    .to_string()),
+            ok.as_ref()
+                .map_or("never".to_owned(), |l| l.finished_at.to_string()),
+        );
+    }
+    println!("active syncs: {}", active.len());
+    for job in &active {
+        println!(
+            "  {} {} {:?} by {}",
+            job.id, job.state, job.providers, job.triggered_by
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pricesync jobs`: recent syncs, newest first.
+pub async fn jobs(
+    config: &Config,
+    state: Option<&str>,
+    limit: u32,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    let state = state
+        .map(|s| s.parse::<pricesync_domain::JobState>())
+        .transpose()
+        .context("--status")?;
+    let store = crate::server::open_store(config).await?;
+    let jobs = store.list_jobs(state, limit, None).await?;
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&jobs).context("serialising the jobs")?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<36} {:<17} {:<20} {:<28} providers",
+        "sync id", "status", "triggered by", "created"
+    );
+    for job in &jobs {
+        println!(
+            "{:<36} {:<17} {:<20} {:<28} {}",
+            job.id,
+            job.state.as_str(),
+            job.triggered_by,
+            job.created_at.to_string(),
+            job.providers.join(",")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pricesync cancel <id>`.
+pub async fn cancel(config: &Config, id: &str) -> anyhow::Result<ExitCode> {
+    use pricesync_store::CancelOutcome;
+    let id: uuid::Uuid = id
+        .parse()
+        .with_context(|| format!("{id:?} is not a sync id (a UUID)"))?;
+    let store = crate::server::open_store(config).await?;
+    match store.cancel_job(id, "cli").await? {
+        CancelOutcome::Cancelled(_) => println!("sync {id} was queued and is now cancelled"),
+        CancelOutcome::Requested(_) => {
+            println!("sync {id} is running: its worker stops at its next safe point (within a heartbeat)")
+        }
+        CancelOutcome::AlreadyFinished(job) => {
+            println!("sync {id} already finished ({})", job.state);
+            return Ok(ExitCode::FAILURE);
+        }
+        CancelOutcome::NotFound => {
+            eprintln!("error: no sync {id}");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pricesync locks [release <key>]`.
+pub async fn locks(config: &Config, release: Option<&str>) -> anyhow::Result<ExitCode> {
+    let store = crate::server::open_store(config).await?;
+    if let Some(key) = release {
+        return Ok(match store.force_release_lease(key).await? {
+            Some(lease) => {
+                tracing::warn!(key = %lease.key, holder = %lease.holder, owner = %lease.owner, by = "cli", "lock forcibly released");
+                println!(
+                    "released {} (held by {}, fence {})",
+                    lease.key, lease.holder, lease.fence
+                );
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("error: no lock {key:?}");
+                ExitCode::FAILURE
+            }
+        });
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let leases = store.list_leases().await?;
+    println!(
+        "{:<32} {:<20} {:<22} {:>8}  expires",
+        "key", "holder", "owner", "fence"
+    );
+    for l in &leases {
+        println!(
+            "{:<32} {:<20} {:<22} {:>8}  {}{}",
+            l.key,
+            l.holder,
+            l.owner,
+            l.fence,
+            l.expires_at,
+            if l.expires_at <= now {
+                " (expired)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pricesync prices`: current prices from the database.
+pub async fn prices(
+    config: &Config,
+    provider: Option<&str>,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    use pricesync_store::{ModelQuery, StatusFilter};
+    let provider = provider
+        .map(pricesync_domain::ProviderId::parse)
+        .transpose()
+        .context("--provider")?;
+    let store = crate::server::open_store(config).await?;
+    let mut models = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_models(&ModelQuery {
+                provider: provider.clone(),
+                model: None,
+                status: StatusFilter::Active,
+                limit: 1000,
+                after,
+            })
+            .await?;
+        models.extend(page.models);
+        match page.next_cursor {
+            Some(cursor) => {
+                after =
+                    Some(pricesync_store::ModelCursor::parse(&cursor).map_err(anyhow::Error::msg)?)
+            }
+            None => break,
+        }
+    }
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&models).context("serialising the prices")?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for m in &models {
+        let prices: Vec<String> = m
+            .prices
+            .iter()
+            .map(|p| {
+                if p.min_prompt_tokens == 0 {
+                    format!("{}={}", p.meter, p.usd_per_unit)
+                } else {
+                    format!("{}@{}+={}", p.meter, p.min_prompt_tokens, p.usd_per_unit)
+                }
+            })
+            .collect();
+        println!(
+            "{}/{}  {}  {}",
+            m.provider,
+            m.model_id,
+            m.pricing_kind,
+            prices.join(" ")
+        );
+    }
+    eprintln!("{} models", models.len());
+    Ok(ExitCode::SUCCESS)
+}

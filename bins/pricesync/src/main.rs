@@ -29,6 +29,69 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a sync now, in the foreground, and print a summary; exits
+    /// non-zero unless every provider succeeded.
+    Sync {
+        /// A provider to sync (repeat for several); default: every provider
+        /// of PRICING_SYNC_PROVIDERS.
+        #[arg(long = "provider", value_name = "PROVIDER")]
+        providers: Vec<String>,
+        /// Compute and report the changes, write no prices.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the schedules, each provider's last sync and the active syncs.
+    Status {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List recent syncs, newest first.
+    Jobs {
+        /// Only syncs in this state (queued, in_progress, completed,
+        /// partially_failed, failed, cancelled).
+        #[arg(long)]
+        status: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a sync: a queued one at once, a running one at its next safe
+    /// point.
+    Cancel {
+        /// The sync id.
+        id: String,
+    },
+    /// List the sync leases, or force one free.
+    Locks {
+        #[command(subcommand)]
+        action: Option<LockAction>,
+    },
+    /// Print current prices from the database.
+    Prices {
+        /// Only this provider.
+        #[arg(long)]
+        provider: Option<String>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LockAction {
+    /// Release a lease whoever holds it (its holder's writes are then
+    /// refused by the fence).
+    Release {
+        /// The lease key, e.g. pricing_sync:openrouter.
+        key: String,
+    },
 }
 
 fn init_logging() {
@@ -70,6 +133,35 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Fetch { provider, json } => {
             return cli::fetch(&config, &provider, json, &env_lookup).await;
+        }
+        Command::Sync {
+            providers,
+            dry_run,
+            json,
+        } => {
+            let args = cli::SyncArgs {
+                providers,
+                dry_run,
+                json,
+            };
+            return cli::sync(&config, args, &env_lookup).await;
+        }
+        Command::Status { json } => return cli::status(&config, json).await,
+        Command::Jobs {
+            status,
+            limit,
+            json,
+        } => return cli::jobs(&config, status.as_deref(), limit, json).await,
+        Command::Cancel { id } => return cli::cancel(&config, &id).await,
+        Command::Locks { action } => {
+            let release = match &action {
+                Some(LockAction::Release { key }) => Some(key.as_str()),
+                None => None,
+            };
+            return cli::locks(&config, release).await;
+        }
+        Command::Prices { provider, json } => {
+            return cli::prices(&config, provider.as_deref(), json).await
         }
     }
     Ok(ExitCode::SUCCESS)

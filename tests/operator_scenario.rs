@@ -1,0 +1,316 @@
+//! End-to-end with the real `pricesync` binary and a local mock provider:
+//! the operator's scenario, two replicas on one PostgreSQL, and a replica
+//! killed with SIGKILL in the middle of a sync.
+//!
+//! These tests watch real processes, so they poll the HTTP API (as an
+//! operator would) until a deadline; nothing else waits on time.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pricesync_store::testing::TestDatabase;
+use pricesync_store::DatabaseUrl;
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TOKEN: &str = "e2e-token-0123456789";
+
+const MODELS: &str = r#"{"data":[
+  {"id":"anthropic/claude-sonnet-4.5","pricing":{"prompt":"0.000003","completion":"0.000015",
+     "input_cache_read":"0.0000003","overrides":[{"min_prompt_tokens":200000,"prompt":"0.000006"}]}},
+  {"id":"tiny/model","pricing":{"prompt":"0.0000001875","completion":"0.000000000131"}}
+]}"#;
+
+struct Replica {
+    child: Child,
+    base: String,
+}
+
+impl Replica {
+    fn start(url: &DatabaseUrl, provider_url: &str, extra: &[(&str, &str)]) -> Self {
+        let database_url = match url {
+            DatabaseUrl::Postgres(u) => u.clone(),
+            DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
+        };
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pricesync"));
+        command
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info")
+            .env("DATABASE_URL", database_url)
+            .env("PRICESYNC_BIND_ADDR", "127.0.0.1:0")
+            .env("PRICESYNC_ADMIN_TOKENS", format!("ops:{TOKEN}"))
+            .env("PRICING_SYNC_PROVIDERS", "openrouter")
+            .env("PRICING_SYNC_ENABLED", "false")
+            .env("OPENROUTER_BASE_URL", provider_url)
+            .stderr(Stdio::piped());
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("the binary starts");
+        let stderr = child.stderr.take().expect("piped");
+        let mut lines = BufReader::new(stderr).lines();
+        let address = loop {
+            let line = lines
+                .next()
+                .expect("the server logs its address")
+                .expect("readable log");
+            if let Some(rest) = line.split("address=").nth(1) {
+                break rest.split_whitespace().next().expect("address").to_owned();
+            }
+        };
+        // Keep draining the log so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        Self {
+            child,
+            base: format!("http://{address}"),
+        }
+    }
+
+    fn kill9(&mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn admin(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = client.request(method, url).bearer_auth(TOKEN);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls a sync until it is finished; returns it and the progress values
+/// seen on the way.
+async fn poll_until_finished(client: &reqwest::Client, url: &str) -> (Value, Vec<i64>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    loop {
+        let (_, sync) = admin(client, reqwest::Method::GET, url, None).await;
+        seen.push(sync["progress_percent"].as_i64().unwrap_or(-1));
+        let status = sync["status"].as_str().unwrap_or_default().to_owned();
+        if !["queued", "in_progress"].contains(&status.as_str()) {
+            return (sync, seen);
+        }
+        assert!(Instant::now() < deadline, "the sync did not finish: {sync}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn slow_provider(delay: Duration) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/models"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(MODELS)
+                .set_delay(delay),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn the_operators_scenario(db: TestDatabase) {
+    let provider = slow_provider(Duration::from_millis(1500)).await;
+    let replica = Replica::start(&db.url, &provider.uri(), &[]);
+    let client = reqwest::Client::new();
+    let trigger = format!("{}/admin/pricing/scheduler/trigger", replica.base);
+    let (status, accepted) = admin(&client, reqwest::Method::POST, &trigger, None).await;
+    assert_eq!(status, 202, "{accepted}");
+    // The provider takes 1.5 s: an immediate second trigger meets the first
+    // still running, which a blocking trigger could not.
+    let (status, refused) = admin(
+        &client,
+        reqwest::Method::POST,
+        &trigger,
+        Some(json!({"providers": ["openrouter"]})),
+    )
+    .await;
+    assert_eq!(status, 429, "{refused}");
+    assert_eq!(refused["active_sync_id"], accepted["sync_id"]);
+    let poll = format!(
+        "{}{}",
+        replica.base,
+        accepted["poll_url"].as_str().expect("poll url")
+    );
+    let (done, seen) = poll_until_finished(&client, &poll).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(
+        seen.iter().any(|p| (0..100).contains(p)),
+        "progress seen before the end: {seen:?}"
+    );
+    assert_eq!(done["models_added"], 2);
+
+    let model: Value = client
+        .get(format!(
+            "{}/v1/pricing/models/openrouter/tiny/model",
+            replica.base
+        ))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON");
+    let prices: Vec<(String, String)> = model["prices"]
+        .as_array()
+        .expect("prices")
+        .iter()
+        .map(|p| {
+            (
+                p["meter"].as_str().unwrap_or_default().to_owned(),
+                p["usd_per_unit"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        prices,
+        [
+            ("input_tokens".to_owned(), "0.0000001875".to_owned()),
+            ("output_tokens".to_owned(), "0.000000000131".to_owned())
+        ],
+        "exact to the last digit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_scenario_on_sqlite() {
+    the_operators_scenario(TestDatabase::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_scenario_on_postgres() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    the_operators_scenario(db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgres_make_one_sync() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let provider = slow_provider(Duration::from_millis(1000)).await;
+    let a = Replica::start(&db.url, &provider.uri(), &[]);
+    let b = Replica::start(&db.url, &provider.uri(), &[]);
+    let client = reqwest::Client::new();
+    let triggers: Vec<_> = (0..20)
+        .map(|i| {
+            let url = format!(
+                "{}/admin/pricing/sync/trigger",
+                if i % 2 == 0 { &a.base } else { &b.base }
+            );
+            let client = client.clone();
+            tokio::spawn(async move { admin(&client, reqwest::Method::POST, &url, None).await })
+        })
+        .collect();
+    let mut accepted = Vec::new();
+    for t in triggers {
+        let (status, body) = t.await.expect("task");
+        match status {
+            202 => accepted.push(body),
+            429 => {}
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(accepted.len(), 1, "one sync across both replicas");
+    let poll = format!(
+        "{}{}",
+        a.base,
+        accepted[0]["poll_url"].as_str().expect("poll url")
+    );
+    let (done, _) = poll_until_finished(&client, &poll).await;
+    assert_eq!(done["status"], "completed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_mid_sync_has_its_sync_rescued_by_another() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    // The first fetch hangs (the replica is killed during it); later ones answer.
+    let provider = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/models"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(MODELS)
+                .set_delay(Duration::from_secs(30)),
+        )
+        .up_to_n_times(1)
+        .mount(&provider)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/models"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(MODELS))
+        .mount(&provider)
+        .await;
+    let fast_rescue = [
+        ("PRICESYNC_HEARTBEAT_SECS", "1"),
+        ("PRICESYNC_RESCUE_TIMEOUT_SECS", "3"),
+    ];
+    let mut a = Replica::start(&db.url, &provider.uri(), &fast_rescue);
+    let client = reqwest::Client::new();
+    let (status, accepted) = admin(
+        &client,
+        reqwest::Method::POST,
+        &format!("{}/admin/pricing/sync/trigger", a.base),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202);
+    let sync_id = accepted["sync_id"].as_str().expect("id").to_owned();
+    // Wait until A has the sync running, then kill it without any cleanup.
+    let poll_a = format!("{}/admin/pricing/sync/{sync_id}", a.base);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, sync) = admin(&client, reqwest::Method::GET, &poll_a, None).await;
+        if sync["status"] == "in_progress" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "A never started the sync: {sync}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.kill9();
+    let b = Replica::start(&db.url, &provider.uri(), &fast_rescue);
+    let (done, _) =
+        poll_until_finished(&client, &format!("{}/admin/pricing/sync/{sync_id}", b.base)).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["attempt"], 2, "rescued and run again");
+    let (_, active) = admin(
+        &client,
+        reqwest::Method::GET,
+        &format!("{}/admin/pricing/syncs/active", b.base),
+        None,
+    )
+    .await;
+    assert_eq!(active["count"], 0, "nothing stays in progress");
+}
