@@ -94,14 +94,27 @@ enum LockAction {
     },
 }
 
-fn init_logging() {
+/// Logs go to stderr, filtered by `RUST_LOG` (default `info`), as text or,
+/// with `PRICESYNC_LOG_FORMAT=json`, one JSON object per line (request ids
+/// and job ids are fields).
+fn init_logging() -> Result<(), String> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match std::env::var("PRICESYNC_LOG_FORMAT").as_deref() {
+        Err(_) | Ok("") | Ok("text") => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        Ok("json") => builder.json().with_current_span(true).init(),
+        Ok(other) => {
+            return Err(format!(
+                "invalid PRICESYNC_LOG_FORMAT={other:?}: use text or json"
+            ))
+        }
+    }
+    Ok(())
 }
 
 fn env_lookup(name: &str) -> Option<String> {
@@ -175,7 +188,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    init_logging();
+    if let Err(e) = init_logging() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
