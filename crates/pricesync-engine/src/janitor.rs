@@ -25,6 +25,21 @@ pub(crate) async fn janitor_pass(shared: &Shared, prune: bool) -> usize {
                 metrics::rescued(report.requeued.len(), report.failed.len());
             }
             requeued = report.requeued.len();
+            for id in &report.failed {
+                // Failed by the rescuer: count it and let its schedule retry
+                // sooner, as if its worker had reported the failure.
+                metrics::job_finished("failed", None);
+                if let Ok(Some(job)) = shared.store.get_job(*id).await {
+                    if let Some(schedule) = &job.schedule_name {
+                        crate::worker::record_schedule_result(
+                            shared,
+                            schedule,
+                            pricesync_domain::JobState::Failed,
+                        )
+                        .await;
+                    }
+                }
+            }
         }
         Err(e) => tracing::warn!(error = %e, "rescue pass failed"),
     }

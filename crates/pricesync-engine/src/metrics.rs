@@ -110,6 +110,10 @@ pub(crate) fn fetch_finished(provider: &str, seconds: f64, error_kind: Option<&'
 }
 
 pub(crate) fn provider_synced(provider: &str, summary: &crate::ProviderSyncSummary, dry_run: bool) {
+    if dry_run {
+        // A dry run changes nothing: it must not move the sync counters.
+        return;
+    }
     let p = || provider.to_owned();
     for (status, n) in [
         ("added", summary.added),
@@ -123,7 +127,7 @@ pub(crate) fn provider_synced(provider: &str, summary: &crate::ProviderSyncSumma
     for skipped in &summary.skipped {
         counter!(MODELS_SKIPPED, "provider" => p(), "reason" => skipped.reason.code()).increment(1);
     }
-    if !dry_run {
+    {
         for (_, change) in summary.diff.component_changes() {
             let kind = match change {
                 pricesync_domain::ComponentChange::Added(_) => "added",

@@ -281,7 +281,7 @@ async fn finish_hook(shared: &Shared, job: Uuid, state: Option<JobState>) {
         .await;
 }
 
-async fn record_schedule_result(shared: &Shared, schedule: &str, state: JobState) {
+pub(crate) async fn record_schedule_result(shared: &Shared, schedule: &str, state: JobState) {
     let succeeded = state == JobState::Completed;
     let delay = match shared.store.get_schedule(schedule).await {
         Ok(Some(record)) => shared.config.scheduler.retry_delay(
