@@ -11,20 +11,29 @@ use pricesync_store::{CancelOutcome, JobRecord, Lease, ProviderLog};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::auth::Admin;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::{
+    ActiveSyncs, LockList, LockReleased, SchedulerStatus, SyncBusy, SyncCancelled, SyncJob,
+    SyncList, SyncQueued, SyncStatus,
+};
+
+/// Where the admin routes are mounted.
+pub const SCOPE: &str = "/admin/pricing";
 
 /// How long a refused trigger should wait before trying again.
 const RETRY_AFTER_SECS: u64 = 30;
 
 /// Body of a trigger (optional: an empty body syncs every configured
 /// provider).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "providers": ["openrouter"], "dry_run": false }))]
 pub struct TriggerBody {
-    /// The providers to sync.
+    /// The providers to sync (default: every configured provider).
     providers: Option<Vec<String>>,
     /// Compute and report, write no prices.
     #[serde(default)]
@@ -131,6 +140,25 @@ async fn trigger(
 }
 
 /// `POST /admin/pricing/scheduler/trigger`
+#[utoipa::path(
+    summary = "Trigger a sync",
+    description = "Queues a sync of the given providers (default: every configured one). \
+        Refused with 429 while a sync of one of them is queued or running.",
+    context_path = SCOPE,
+    tag = "admin",
+    security(("admin_token" = [])),
+    request_body(content = TriggerBody, content_type = "application/json",
+        description = "Optional: an empty body syncs every configured provider."),
+    responses(
+        (status = 202, description = "The sync is queued; follow it at `Location`.", body = SyncQueued,
+            headers(("Location" = String, description = "The sync's poll URL."))),
+        (status = 400, description = "A malformed body or an unknown provider.", body = ErrorBody),
+        (status = 401, description = "No valid admin token.", body = ErrorBody),
+        (status = 429, description = "A sync of a requested provider is already queued or running.",
+            body = SyncBusy, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = "The database is unavailable; retry (Retry-After).", body = ErrorBody),
+    )
+)]
 #[post("/scheduler/trigger")]
 pub async fn scheduler_trigger(
     engine: web::Data<EngineHandle>,
@@ -141,6 +169,25 @@ pub async fn scheduler_trigger(
 }
 
 /// `POST /admin/pricing/sync/trigger` (alias)
+#[utoipa::path(
+    summary = "Trigger a sync (alias of /scheduler/trigger)",
+    description = "Queues a sync of the given providers (default: every configured one). \
+        Refused with 429 while a sync of one of them is queued or running.",
+    context_path = SCOPE,
+    tag = "admin",
+    security(("admin_token" = [])),
+    request_body(content = TriggerBody, content_type = "application/json",
+        description = "Optional: an empty body syncs every configured provider."),
+    responses(
+        (status = 202, description = "The sync is queued; follow it at `Location`.", body = SyncQueued,
+            headers(("Location" = String, description = "The sync's poll URL."))),
+        (status = 400, description = "A malformed body or an unknown provider.", body = ErrorBody),
+        (status = 401, description = "No valid admin token.", body = ErrorBody),
+        (status = 429, description = "A sync of a requested provider is already queued or running.",
+            body = SyncBusy, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = "The database is unavailable; retry (Retry-After).", body = ErrorBody),
+    )
+)]
 #[post("/sync/trigger")]
 pub async fn sync_trigger(
     engine: web::Data<EngineHandle>,
@@ -150,19 +197,34 @@ pub async fn sync_trigger(
     trigger(engine, admin, body).await
 }
 
-/// One provider's part of a sync, as shown to operators.
-#[derive(Debug, Serialize)]
-struct ProviderView {
+/// One provider's part of a sync.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ProviderResult)]
+pub struct ProviderView {
+    /// Where it stands, or how it ended.
+    #[schema(value_type = super::openapi::ProviderResultStatus)]
     status: String,
+    /// Models in the provider's list.
     models_fetched: u32,
+    /// Models added.
     models_added: u32,
+    /// Models whose prices changed.
     models_updated: u32,
+    /// Models unchanged.
     models_unchanged: u32,
+    /// Models skipped (invalid).
     models_skipped: u32,
+    /// Models removed.
     models_removed: u32,
+    /// Errors.
     errors: u32,
+    /// Whether removals were held back because the list shrank too much.
     removals_suppressed: bool,
+    /// How long the provider's run took, once it ran.
+    #[schema(required = true)]
     duration_ms: Option<u64>,
+    /// Its error, if it failed.
+    #[schema(required = true)]
     error: Option<String>,
 }
 
@@ -274,6 +336,20 @@ fn job_summary(job: &JobRecord) -> serde_json::Value {
 }
 
 /// `GET /admin/pricing/sync/{sync_id}`
+#[utoipa::path(
+    context_path = SCOPE,
+    tag = "admin",
+    summary = "One sync, with per-provider results",
+    security(("admin_token" = [])),
+    params(("sync_id" = String, Path, format = Uuid, description = "The sync's id.")),
+    responses(
+        (status = 200, description = "The sync.", body = SyncJob),
+        (status = 400, description = "The id is not a UUID.", body = ErrorBody),
+        (status = 401, description = "No valid admin token.", body = ErrorBody),
+        (status = 404, description = "No such sync.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry (Retry-After).", body = ErrorBody),
+    )
+)]
 #[get("/sync/{sync_id}")]
 pub async fn get_sync(
     engine: web::Data<EngineHandle>,
@@ -288,6 +364,17 @@ pub async fn get_sync(
 }
 
 /// `GET /admin/pricing/syncs/active`
+#[utoipa::path(
+    context_path = SCOPE,
+    tag = "admin",
+    summary = "The queued and running syncs",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The active syncs.", body = ActiveSyncs),
+        (status = 401, description = "No valid admin token.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry (Retry-After).", body = ErrorBody),
+    )
+)]
 #[get("/syncs/active")]
 pub async fn active_syncs(engine: web::Data<EngineHandle>) -> Result<HttpResponse, ApiError> {
     let jobs = engine.store().active_jobs().await?;
@@ -296,15 +383,35 @@ pub async fn active_syncs(engine: web::Data<EngineHandle>) -> Result<HttpRespons
 }
 
 /// Query of `GET /admin/pricing/syncs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SyncsParams {
+    /// Only syncs in this state.
+    #[param(value_type = Option<SyncStatus>)]
     status: Option<String>,
+    /// At most this many syncs (1 to 1000; default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(format = Uuid)]
     cursor: Option<String>,
 }
 
 /// `GET /admin/pricing/syncs?status=&limit=&cursor=`
+#[utoipa::path(
+    context_path = SCOPE,
+    tag = "admin",
+    summary = "Syncs, newest first",
+    security(("admin_token" = [])),
+    params(SyncsParams),
+    responses(
+        (status = 200, description = "A page of syncs.", body = SyncList),
+        (status = 400, description = "A bad or unknown query parameter.", body = ErrorBody),
+        (status = 401, description = "No valid admin token.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry (Retry-After).", body = ErrorBody),
+    )
+)]
 #[get("/syncs")]
 pub async fn list_syncs(
     engine: web::Data<EngineHandle>,
@@ -348,6 +455,22 @@ pub async fn list_syncs(
 }
 
 /// `POST /admin/pricing/sync/{sync_id}/cancel`
+#[utoipa::path(
+    context_path = SCOPE,
+    tag = "admin",
+    summary = "Cancel a sync",
+    security(("admin_token" = [])),
+    params(("sync_id" = String, Path, format = Uuid, description = "The sync's id.")),
+    responses(
+        (status = 200, description = "The sync was queued and is now cancelled.", body = SyncCancelled),
+        (status = 202, description = "The sync is running; it stops at its next safe point.", body = SyncCancelled),
+        (status = 400, description = "The id is not a UUID.", body = ErrorBody),
+        (status = 401, description = "No valid admin token.", body = ErrorBody),
+        (status = 404, description = "No such sync.", body = ErrorBody),
+        (status = 409, description = "The sync already finished.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry (Retry-After).", body = ErrorBody),
+    )
+)]
 #[post("/sync/{sync_id}/cancel")]
 pub async fn cancel_sync(
     engine: web::Data<EngineHandle>,
@@ -380,6 +503,17 @@ pub async fn cancel_sync(
 }
 
 /// `GET /admin/pricing/scheduler/status`
+#[utoipa::path(
+    context_path = SCOPE,
+    tag = "admin",
+    summary = "The scheduler and each provider's last sync",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The scheduler's status.", body = SchedulerStatus),
+        (status = 401, description = "No valid admin token.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry (Retry-After).", body = ErrorBody),
+    )
+)]
 #[get("/scheduler/status")]
 pub async fn scheduler_status(engine: web::Data<EngineHandle>) -> Result<HttpResponse, ApiError> {
     let config = &engine.config().scheduler;
@@ -446,6 +580,17 @@ fn lease_json(lease: &Lease, now: OffsetDateTime) -> serde_json::Value {
 }
 
 /// `GET /admin/pricing/locks`
+#[utoipa::path(
+    context_path = SCOPE,
+    tag = "admin",
+    summary = "The locks",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Every lock, held or lapsed.", body = LockList),
+        (status = 401, description = "No valid admin token.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry (Retry-After).", body = ErrorBody),
+    )
+)]
 #[get("/locks")]
 pub async fn list_locks(engine: web::Data<EngineHandle>) -> Result<HttpResponse, ApiError> {
     let now = OffsetDateTime::now_utc();
@@ -456,6 +601,20 @@ pub async fn list_locks(engine: web::Data<EngineHandle>) -> Result<HttpResponse,
 
 /// `DELETE /admin/pricing/locks/{key}`: forced release, recorded in the log.
 /// The former holder's fenced writes fail from now on.
+#[utoipa::path(
+    context_path = SCOPE,
+    tag = "admin",
+    summary = "Release a lock by force",
+    description = "Forced release, recorded in the log. The former holder's fenced writes fail from now on.",
+    security(("admin_token" = [])),
+    params(("key" = String, Path, description = "The lock's key.", example = "pricing_sync:openrouter")),
+    responses(
+        (status = 200, description = "The lock was released.", body = LockReleased),
+        (status = 401, description = "No valid admin token.", body = ErrorBody),
+        (status = 404, description = "No such lock.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry (Retry-After).", body = ErrorBody),
+    )
+)]
 #[delete("/locks/{key}")]
 pub async fn release_lock(
     engine: web::Data<EngineHandle>,

@@ -39,9 +39,23 @@ pub enum ApiError {
     Internal,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(
+    as = Error,
+    example = json!({
+        "error": "invalid_parameter",
+        "message": "query parameter limit: \"0\" is not a whole number from 1 to 1000"
+    })
+)]
+pub struct ErrorBody<'a> {
+    /// A short machine-readable code: `invalid_parameter`, `invalid_request`,
+    /// `invalid_provider`, `invalid_sync_id`, `invalid_body`,
+    /// `unknown_provider`, `not_found`, `unauthorized`, `admin_disabled`,
+    /// `conflict`, `unavailable`, `internal`.
+    #[schema(value_type = String)]
     error: &'a str,
+    /// What is wrong, for people.
     message: String,
 }
 

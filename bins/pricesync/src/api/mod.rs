@@ -4,6 +4,7 @@ mod admin;
 pub mod auth;
 pub mod error;
 mod health;
+pub mod openapi;
 pub mod ops;
 mod read;
 
@@ -32,8 +33,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(read::list_models)
     .service(read::get_model)
     .service(read::history)
+    .configure(openapi::configure)
     .service(
-        web::scope("/admin/pricing")
+        web::scope(admin::SCOPE)
             .wrap(actix_web::middleware::from_fn(auth::require_admin))
             .configure(admin::configure)
             .default_service(web::to(not_found)),

@@ -7,6 +7,9 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use pricesync_store::Store;
 use serde_json::json;
 
+use super::error::ErrorBody;
+use super::openapi::PoolStatus;
+
 static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process-wide Prometheus recorder (once; later calls return
@@ -48,6 +51,15 @@ pub fn prometheus() -> Option<PrometheusHandle> {
 }
 
 /// `GET /metrics`: Prometheus text.
+#[utoipa::path(
+    tag = "ops",
+    summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "Metrics in the Prometheus text format.", body = String,
+            content_type = "text/plain; version=0.0.4"),
+        (status = 503, description = "The metrics recorder could not be installed.", body = ErrorBody),
+    ),
+)]
 #[get("/metrics")]
 pub async fn metrics_text(store: web::Data<Store>) -> HttpResponse {
     let status = store.pool_status();
@@ -67,6 +79,11 @@ pub async fn metrics_text(store: web::Data<Store>) -> HttpResponse {
 }
 
 /// `GET /metrics/pool`: the database pool as JSON.
+#[utoipa::path(
+    tag = "ops",
+    summary = "The database connection pool",
+    responses((status = 200, description = "The pool's state.", body = PoolStatus)),
+)]
 #[get("/metrics/pool")]
 pub async fn pool(store: web::Data<Store>) -> HttpResponse {
     let status = store.pool_status();

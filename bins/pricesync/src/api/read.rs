@@ -13,30 +13,51 @@ use pricesync_store::{HistoryQuery, ModelCursor, ModelQuery, StatusFilter, Store
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use utoipa::IntoParams;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::{HistoryPage, IfNoneMatch, Model, ModelPage, ModelStatusFilter};
 
 const DEFAULT_LIMIT: u32 = 100;
 
 /// Query of `GET /v1/pricing/models`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ModelsParams {
+    /// Only this provider's models.
+    #[param(example = "openrouter")]
     provider: Option<String>,
+    /// Only the model with this provider model id.
+    #[param(example = "anthropic/claude-sonnet-4.5")]
     model: Option<String>,
+    /// `active` (the default), `removed` or `all`.
+    #[param(value_type = Option<ModelStatusFilter>)]
     status: Option<String>,
+    /// At most this many models (1 to 1000; default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// Query of `GET /v1/pricing/history`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryParams {
+    /// Only this provider's changes.
+    #[param(example = "openrouter")]
     provider: Option<String>,
+    /// Only this model's changes (its provider model id).
     model: Option<String>,
+    /// Only changes at or after this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-01-31T12:00:00Z")]
     since: Option<String>,
+    /// At most this many entries (1 to 1000; default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -104,6 +125,20 @@ fn cached_json<T: Serialize>(request: &HttpRequest, value: &T) -> Result<HttpRes
 }
 
 /// `GET /v1/pricing/models?provider=&model=&status=&limit=&cursor=`
+#[utoipa::path(
+    tag = "read",
+    summary = "Current prices of the models",
+    description = "Models with their current prices, ordered by provider then model id, a page at a time.",
+    params(ModelsParams, IfNoneMatch),
+    responses(
+        (status = 200, description = "A page of models.", body = ModelPage, headers(
+            ("ETag" = String, description = "Weak tag of the body."),
+            ("Cache-Control" = String, description = "`no-cache`: revalidate with If-None-Match."))),
+        (status = 304, description = "Unchanged since the tag sent in If-None-Match."),
+        (status = 400, description = "A bad or unknown query parameter.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry (Retry-After).", body = ErrorBody),
+    )
+)]
 #[get("/v1/pricing/models")]
 pub async fn list_models(
     request: HttpRequest,
@@ -135,6 +170,26 @@ pub async fn list_models(
 
 /// `GET /v1/pricing/models/{provider}/{model_id}`; the model id may hold
 /// slashes (`anthropic/claude-sonnet-4.5`).
+#[utoipa::path(
+    tag = "read",
+    summary = "One model's current prices",
+    description = "One model, active or removed. The model id may hold slashes.",
+    params(
+        ("provider" = String, Path, description = "The provider.", example = "openrouter"),
+        ("model_id" = String, Path, description = "The provider's model id; may hold slashes.",
+            example = "anthropic/claude-sonnet-4.5"),
+        IfNoneMatch,
+    ),
+    responses(
+        (status = 200, description = "The model.", body = Model, headers(
+            ("ETag" = String, description = "Weak tag of the body."),
+            ("Cache-Control" = String, description = "`no-cache`: revalidate with If-None-Match."))),
+        (status = 304, description = "Unchanged since the tag sent in If-None-Match."),
+        (status = 400, description = "A malformed provider name.", body = ErrorBody),
+        (status = 404, description = "No such model.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry (Retry-After).", body = ErrorBody),
+    )
+)]
 #[get("/v1/pricing/models/{provider}/{model_id:.+}")]
 pub async fn get_model(
     request: HttpRequest,
@@ -158,6 +213,20 @@ pub async fn get_model(
 }
 
 /// `GET /v1/pricing/history?provider=&model=&since=&limit=&cursor=`
+#[utoipa::path(
+    tag = "read",
+    summary = "Price history",
+    description = "Changes of price components, oldest first, a page at a time.",
+    params(HistoryParams, IfNoneMatch),
+    responses(
+        (status = 200, description = "A page of changes.", body = HistoryPage, headers(
+            ("ETag" = String, description = "Weak tag of the body."),
+            ("Cache-Control" = String, description = "`no-cache`: revalidate with If-None-Match."))),
+        (status = 304, description = "Unchanged since the tag sent in If-None-Match."),
+        (status = 400, description = "A bad or unknown query parameter.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry (Retry-After).", body = ErrorBody),
+    )
+)]
 #[get("/v1/pricing/history")]
 pub async fn history(
     request: HttpRequest,
