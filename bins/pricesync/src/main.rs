@@ -167,10 +167,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         } => return cli::jobs(&config, status.as_deref(), limit, json).await,
         Command::Cancel { id } => return cli::cancel(&config, &id).await,
         Command::Locks { action } => {
-            let release = match &action {
-                Some(LockAction::Release { key }) => Some(key.as_str()),
-                None => None,
-            };
+            let release = action
+                .as_ref()
+                .map(|LockAction::Release { key }| key.as_str());
             return cli::locks(&config, release).await;
         }
         Command::Prices { provider, json } => {

@@ -628,9 +628,9 @@ impl Store {
         limit: u32,
         before: Option<Uuid>,
     ) -> StoreResult<Vec<JobRecord>> {
-        if !(1..=1000).contains(&limit) {
+        if !(1..=10_000).contains(&limit) {
             return Err(StoreError::InvalidArgument(format!(
-                "limit {limit} is out of range; use 1 to 1000"
+                "limit {limit} is out of range; use 1 to 10000"
             )));
         }
         let cursor =

@@ -446,10 +446,11 @@ pub async fn list_syncs(
             })
         })
         .transpose()?;
-    let jobs = engine.store().list_jobs(state, limit, before).await?;
-    let next_cursor = (jobs.len() == limit as usize)
-        .then(|| jobs.last().map(|j| j.id))
-        .flatten();
+    // One more than asked tells whether another page exists.
+    let mut jobs = engine.store().list_jobs(state, limit + 1, before).await?;
+    let more = jobs.len() > limit as usize;
+    jobs.truncate(limit as usize);
+    let next_cursor = more.then(|| jobs.last().map(|j| j.id)).flatten();
     let list: Vec<_> = jobs.iter().map(job_summary).collect();
     Ok(HttpResponse::Ok().json(json!({ "syncs": list, "next_cursor": next_cursor })))
 }
