@@ -284,6 +284,24 @@ async fn the_operators_scenario(db: TestDatabase) {
         )
         .await;
     assert_eq!(list["syncs"][0]["sync_id"], sync_id.to_string());
+    let (_, one) = app
+        .admin(reqwest::Method::GET, "/admin/pricing/syncs?limit=1", None)
+        .await;
+    assert_eq!(one["syncs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        one["next_cursor"],
+        Value::Null,
+        "a full last page has no next page"
+    );
+    // The auth scheme's name is case-insensitive.
+    let upper = app
+        .client
+        .get(format!("{}/admin/pricing/syncs/active", app.base))
+        .header("authorization", format!("BEARER {TOKEN}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(upper.status().as_u16(), 200);
     let (status, finished_cancel) = app
         .admin(reqwest::Method::POST, &format!("{location}/cancel"), None)
         .await;
