@@ -18,6 +18,7 @@ test:
 # started, full syncs from a local mock, dead-worker rescue (~30-40 s).
 bench:
     cargo bench -p pricesync-store --bench apply_price_list
+    cargo bench -p pricesync --bench http_load
     cargo bench -p pricesync-providers --bench parse_lists
     cargo bench -p pricesync-engine --bench sync
 

@@ -219,7 +219,7 @@ async fn two_replicas_on_one_postgres_make_one_sync() {
     let a = Replica::start(&db.url, &provider.uri(), &[]);
     let b = Replica::start(&db.url, &provider.uri(), &[]);
     let client = reqwest::Client::new();
-    let triggers: Vec<_> = (0..20)
+    let triggers: Vec<_> = (0..1000)
         .map(|i| {
             let url = format!(
                 "{}/admin/pricing/sync/trigger",
@@ -238,7 +238,7 @@ async fn two_replicas_on_one_postgres_make_one_sync() {
             other => panic!("unexpected {other}: {body}"),
         }
     }
-    assert_eq!(accepted.len(), 1, "one sync across both replicas");
+    assert_eq!(accepted.len(), 1, "one sync across both replicas, no 5xx");
     let poll = format!(
         "{}{}",
         a.base,
@@ -313,4 +313,181 @@ async fn a_replica_killed_mid_sync_has_its_sync_rescued_by_another() {
     )
     .await;
     assert_eq!(active["count"], 0, "nothing stays in progress");
+    // Every price of the list is there, whole: nothing half-written.
+    let models: Value = client
+        .get(format!("{}/v1/pricing/models?provider=openrouter", b.base))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON");
+    let components: usize = models["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .map(|m| m["prices"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(models["models"].as_array().map(Vec::len), Some(2));
+    assert_eq!(components, 6 + 2, "base and band components of both models");
+}
+
+async fn wait_in_progress(client: &reqwest::Client, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, sync) = admin(client, reqwest::Method::GET, url, None).await;
+        if sync["status"] == "in_progress" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the sync never started: {sync}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn sigterm_mid_sync_requeues_and_the_restart_completes(db: TestDatabase) {
+    let provider = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/models"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(MODELS)
+                .set_delay(Duration::from_secs(30)),
+        )
+        .up_to_n_times(1)
+        .mount(&provider)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/models"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(MODELS))
+        .mount(&provider)
+        .await;
+    let grace = [("PRICESYNC_SHUTDOWN_GRACE_SECS", "1")];
+    let mut first = Replica::start(&db.url, &provider.uri(), &grace);
+    let client = reqwest::Client::new();
+    let (status, accepted) = admin(
+        &client,
+        reqwest::Method::POST,
+        &format!("{}/admin/pricing/sync/trigger", first.base),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202);
+    let sync_id = accepted["sync_id"].as_str().expect("id").to_owned();
+    wait_in_progress(
+        &client,
+        &format!("{}/admin/pricing/sync/{sync_id}", first.base),
+    )
+    .await;
+    let pid = first.child.id().to_string();
+    let sent = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs")
+        .success());
+    let exit = first.child.wait().expect("exits");
+    assert!(exit.success(), "a SIGTERM stop is a clean exit: {exit}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(20),
+        "exits soon after the 1 s grace, not after the 30 s fetch"
+    );
+    let job = db
+        .store
+        .get_job(sync_id.parse().expect("uuid"))
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(
+        (job.state.as_str(), job.attempt),
+        ("queued", 0),
+        "re-queued without using an attempt"
+    );
+
+    let restarted = Replica::start(&db.url, &provider.uri(), &grace);
+    let (done, _) = poll_until_finished(
+        &client,
+        &format!("{}/admin/pricing/sync/{sync_id}", restarted.base),
+    )
+    .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["attempt"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_sync_on_sqlite() {
+    sigterm_mid_sync_requeues_and_the_restart_completes(TestDatabase::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_sync_on_postgres() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    sigterm_mid_sync_requeues_and_the_restart_completes(db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_admin_route_of_the_binary_needs_a_token() {
+    let db = TestDatabase::sqlite().await;
+    let provider = slow_provider(Duration::ZERO).await;
+    let replica = Replica::start(&db.url, &provider.uri(), &[]);
+    let client = reqwest::Client::new();
+    let id = "0190f5a2-0000-7000-8000-000000000000";
+    for (verb, route) in [
+        ("POST", "/admin/pricing/scheduler/trigger".to_owned()),
+        ("POST", "/admin/pricing/sync/trigger".to_owned()),
+        ("GET", format!("/admin/pricing/sync/{id}")),
+        ("GET", "/admin/pricing/syncs/active".to_owned()),
+        ("GET", "/admin/pricing/syncs".to_owned()),
+        ("POST", format!("/admin/pricing/sync/{id}/cancel")),
+        ("GET", "/admin/pricing/scheduler/status".to_owned()),
+        ("GET", "/admin/pricing/locks".to_owned()),
+        (
+            "DELETE",
+            "/admin/pricing/locks/pricing_sync:openrouter".to_owned(),
+        ),
+    ] {
+        let url = format!("{}{route}", replica.base);
+        let verb: reqwest::Method = verb.parse().expect("method");
+        for token in [None, Some("not-the-token-0123456789")] {
+            let mut request = client.request(verb.clone(), &url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.expect("request");
+            assert_eq!(
+                response.status().as_u16(),
+                401,
+                "{verb} {route} with {token:?}"
+            );
+            let body: Value = response.json().await.expect("JSON error");
+            assert_eq!(body["error"], "unauthorized");
+        }
+    }
+    for (verb, route, body) in [
+        ("GET", "/admin/pricing/sync/not-a-uuid".to_owned(), None),
+        (
+            "POST",
+            "/admin/pricing/sync/trigger".to_owned(),
+            Some(json!({"dry_run": "yes"})),
+        ),
+        (
+            "POST",
+            "/admin/pricing/sync/trigger".to_owned(),
+            Some(json!({"providers": ["nosuch"]})),
+        ),
+    ] {
+        let (status, answer) = admin(
+            &client,
+            verb.parse().expect("method"),
+            &format!("{}{route}", replica.base),
+            body,
+        )
+        .await;
+        assert_eq!(status, 400, "{verb} {route}: {answer}");
+        assert!(
+            answer["error"].is_string() && answer["message"].is_string(),
+            "{answer}"
+        );
+    }
 }
