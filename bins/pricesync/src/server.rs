@@ -95,6 +95,7 @@ impl Application {
         let tokens = web::Data::new(AdminTokens(config.admin_tokens.clone()));
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(api::json_payload_errors())
                 .wrap(actix_web::middleware::from_fn(api::observe))
                 .app_data(store_data.clone())
                 .app_data(engine_data.clone())

@@ -440,6 +440,19 @@ async fn bad_admin_requests_are_json_400s_and_404s(db: TestDatabase) {
         let message = answer["message"].as_str().unwrap_or_default();
         assert!(message.contains(mentions), "{method} {path}: {message}");
     }
+    // An oversized body is a JSON 413.
+    let response = app
+        .client
+        .post(format!("{}/admin/pricing/sync/trigger", app.base))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(format!("{{\"providers\": [\"{}\"]}}", "x".repeat(100_000)))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 413);
+    let body: Value = response.json().await.expect("JSON error");
+    assert_eq!(body["error"], "payload_too_large");
     // A malformed JSON body is a 400 too.
     let response = app
         .client

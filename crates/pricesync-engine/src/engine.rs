@@ -222,13 +222,7 @@ impl EngineHandle {
             }
             EnqueueOutcome::Busy { active, provider } => {
                 let key = provider_lease_key(&provider);
-                let lease = self
-                    .shared
-                    .store
-                    .list_leases()
-                    .await?
-                    .into_iter()
-                    .find(|l| l.key == key);
+                let lease = self.shared.store.get_lease(&key).await?;
                 Ok(TriggerOutcome::Busy {
                     active,
                     provider,

@@ -476,10 +476,10 @@ async fn run_provider_leased(
             metrics::lock_contended(name);
             let holder = shared
                 .store
-                .list_leases()
+                .get_lease(&key)
                 .await
                 .ok()
-                .and_then(|leases| leases.into_iter().find(|l| l.key == key))
+                .flatten()
                 .map(|l| format!("{} (until {})", l.holder, l.expires_at))
                 .unwrap_or_else(|| "another worker".to_owned());
             return ProviderOutcome::failed(

@@ -541,6 +541,14 @@ impl Store {
             ));
         }
         let kind = self.backend_kind();
+        // Fast path: when a job already covers one of the providers, say so
+        // from a read, without taking the single SQLite writer or a write
+        // transaction. The insert below stays the authority: this check can
+        // only turn a request away early, never let a second job in.
+        let names: Vec<&str> = job.providers.iter().map(ProviderId::as_str).collect();
+        if let Some((active, provider)) = self.active_job_for_any(&names).await? {
+            return Ok(EnqueueOutcome::Busy { active, provider });
+        }
         for _ in 0..5 {
             let result: Result<Uuid, EnqueueAbort> = on_conn!(self, writer, |conn| {
                 conn.transaction(async |conn| insert_job!(conn, kind, job))
@@ -563,6 +571,25 @@ impl Store {
         Err(StoreError::Pool(
             "the providers' jobs kept changing during the enqueue; try again".into(),
         ))
+    }
+
+    /// A queued or running job that covers one of `providers`, with the
+    /// provider, if any (one query).
+    pub async fn active_job_for_any(
+        &self,
+        providers: &[&str],
+    ) -> StoreResult<Option<(JobRecord, String)>> {
+        let row: Option<(JobRow, String)> = on_conn!(self, readers, |conn| {
+            active::table
+                .inner_join(jobs::table)
+                .filter(active::provider.eq_any(providers))
+                .select((JobRow::as_select(), active::provider))
+                .first(conn)
+                .await
+                .optional()?
+        });
+        row.map(|(job, provider)| Ok((JobRecord::try_from(job)?, provider)))
+            .transpose()
     }
 
     /// The queued or running job that covers `provider`, if any.

@@ -259,6 +259,19 @@ impl Store {
         Ok(row.map(Lease::from))
     }
 
+    /// One lease row, live or expired.
+    pub async fn get_lease(&self, key: &str) -> StoreResult<Option<Lease>> {
+        let row: Option<LeaseRow> = on_conn!(self, readers, |conn| {
+            lock::table
+                .filter(lock::key.eq(key))
+                .select(COLUMNS)
+                .first(conn)
+                .await
+                .optional()?
+        });
+        Ok(row.map(Lease::from))
+    }
+
     /// Every lease row, live or expired, by key.
     pub async fn list_leases(&self) -> StoreResult<Vec<Lease>> {
         let rows: Vec<LeaseRow> = on_conn!(self, readers, |conn| {

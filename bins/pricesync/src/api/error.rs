@@ -28,6 +28,9 @@ pub enum ApiError {
         "the admin API is disabled: no admin token is configured (set PRICESYNC_ADMIN_TOKENS)"
     )]
     AdminDisabled,
+    /// The request body is larger than the server accepts.
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
     /// The request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::AdminDisabled => "admin_disabled",
             ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal => "internal",
         }
@@ -88,6 +92,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unauthorized | ApiError::AdminDisabled => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -22,10 +22,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .app_data(
         web::JsonConfig::default()
-            .limit(64 * 1024)
+            .limit(MAX_BODY_BYTES)
             .error_handler(|err, _| error::extractor_error(format!("invalid JSON body: {err}"))),
     )
-    .app_data(web::PayloadConfig::default().limit(64 * 1024))
+    .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
     .service(health::health)
     .service(health::ready)
     .service(ops::metrics_text)
@@ -96,6 +96,24 @@ pub async fn observe(
         )
     });
     Ok(response)
+}
+
+/// The largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Replaces actix's plain-text 413 (an oversized body, rejected before any
+/// handler runs) with the JSON error shape.
+pub fn json_payload_errors<B: actix_web::body::MessageBody + 'static>(
+) -> actix_web::middleware::ErrorHandlers<B> {
+    use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+    use actix_web::ResponseError;
+    ErrorHandlers::new().handler(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, |res| {
+        let (req, _) = res.into_parts();
+        let response = error::ApiError::PayloadTooLarge(MAX_BODY_BYTES).error_response();
+        Ok(ErrorHandlerResponse::Response(
+            actix_web::dev::ServiceResponse::new(req, response).map_into_right_body(),
+        ))
+    })
 }
 
 /// The answer for a path no route serves.
