@@ -120,6 +120,28 @@ async fn poll_until_finished(client: &reqwest::Client, url: &str) -> (Value, Vec
     }
 }
 
+/// A provider whose first answer takes 30 s (a process is stopped during
+/// it) and whose later answers come at once.
+async fn hangs_once_then_answers() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/models"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(MODELS)
+                .set_delay(Duration::from_secs(30)),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/models"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(MODELS))
+        .mount(&server)
+        .await;
+    server
+}
+
 async fn slow_provider(delay: Duration) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
@@ -254,22 +276,7 @@ async fn a_replica_killed_mid_sync_has_its_sync_rescued_by_another() {
         return;
     };
     // The first fetch hangs (the replica is killed during it); later ones answer.
-    let provider = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/models"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_string(MODELS)
-                .set_delay(Duration::from_secs(30)),
-        )
-        .up_to_n_times(1)
-        .mount(&provider)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/models"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(MODELS))
-        .mount(&provider)
-        .await;
+    let provider = hangs_once_then_answers().await;
     let fast_rescue = [
         ("PRICESYNC_HEARTBEAT_SECS", "1"),
         ("PRICESYNC_RESCUE_TIMEOUT_SECS", "3"),
@@ -286,19 +293,7 @@ async fn a_replica_killed_mid_sync_has_its_sync_rescued_by_another() {
     assert_eq!(status, 202);
     let sync_id = accepted["sync_id"].as_str().expect("id").to_owned();
     // Wait until A has the sync running, then kill it without any cleanup.
-    let poll_a = format!("{}/admin/pricing/sync/{sync_id}", a.base);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, sync) = admin(&client, reqwest::Method::GET, &poll_a, None).await;
-        if sync["status"] == "in_progress" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "A never started the sync: {sync}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_in_progress(&client, &format!("{}/admin/pricing/sync/{sync_id}", a.base)).await;
     a.kill9();
     let b = Replica::start(&db.url, &provider.uri(), &fast_rescue);
     let (done, _) =
@@ -345,22 +340,7 @@ async fn wait_in_progress(client: &reqwest::Client, url: &str) {
 }
 
 async fn sigterm_mid_sync_requeues_and_the_restart_completes(db: TestDatabase) {
-    let provider = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/models"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_string(MODELS)
-                .set_delay(Duration::from_secs(30)),
-        )
-        .up_to_n_times(1)
-        .mount(&provider)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/models"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(MODELS))
-        .mount(&provider)
-        .await;
+    let provider = hangs_once_then_answers().await;
     let grace = [("PRICESYNC_SHUTDOWN_GRACE_SECS", "1")];
     let mut first = Replica::start(&db.url, &provider.uri(), &grace);
     let client = reqwest::Client::new();
