@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::batch::{binds, BatchInsert, InsertRow, Upsert};
-use crate::leases::provider_lease_key;
+use crate::leases::{self, provider_lease_key, Lease, LeaseRow, PROVIDER_LEASE_PREFIX};
 use crate::schema::{
     pricing_sync_active_providers as active, pricing_sync_jobs as jobs, pricing_sync_lock as lock,
     pricing_sync_log as log,
@@ -162,6 +162,17 @@ impl TryFrom<JobRow> for JobRecord {
             schedule_name: row.schedule_name,
         })
     }
+}
+
+/// A provider whose job is queued or running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusyProvider {
+    /// The job.
+    pub job: JobRecord,
+    /// The provider.
+    pub provider: String,
+    /// Its lease, when it is being synced right now.
+    pub lease: Option<Lease>,
 }
 
 /// What an enqueue did.
@@ -590,6 +601,41 @@ impl Store {
         });
         row.map(|(job, provider)| Ok((JobRecord::try_from(job)?, provider)))
             .transpose()
+    }
+
+    /// A queued or running job that covers one of `providers`, with the
+    /// provider and that provider's lease when it is being synced now — what
+    /// a refused trigger reports, in one query.
+    pub async fn active_job_with_lease(
+        &self,
+        providers: &[&str],
+    ) -> StoreResult<Option<BusyProvider>> {
+        let row: Option<(JobRow, String, Option<LeaseRow>)> = on_conn!(self, readers, |conn| {
+            active::table
+                .inner_join(jobs::table)
+                .left_join(
+                    lock::table.on(lock::key.eq(PROVIDER_LEASE_PREFIX
+                        .into_sql::<Text>()
+                        .concat(active::provider))),
+                )
+                .filter(active::provider.eq_any(providers))
+                .select((
+                    JobRow::as_select(),
+                    active::provider,
+                    leases::COLUMNS.nullable(),
+                ))
+                .first(conn)
+                .await
+                .optional()?
+        });
+        row.map(|(job, provider, lease)| {
+            Ok(BusyProvider {
+                job: JobRecord::try_from(job)?,
+                provider,
+                lease: lease.map(Lease::from),
+            })
+        })
+        .transpose()
     }
 
     /// The queued or running job that covers `provider`, if any.

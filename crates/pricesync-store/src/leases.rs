@@ -14,9 +14,12 @@ use crate::sql_types::{DbNow, DbNowPlus, DbTimestamp, SqlTime};
 use crate::store::{checkout, on_conn, Backend};
 use crate::{Store, StoreError, StoreResult};
 
+/// What a provider's lease key starts with.
+pub(crate) const PROVIDER_LEASE_PREFIX: &str = "pricing_sync:";
+
 /// The lease key of a provider's sync: `pricing_sync:<provider>`.
 pub fn provider_lease_key(provider: &str) -> String {
-    format!("pricing_sync:{provider}")
+    format!("{PROVIDER_LEASE_PREFIX}{provider}")
 }
 
 /// A lease as stored.
@@ -61,7 +64,7 @@ impl Lease {
 }
 
 #[derive(QueryableByName, Queryable)]
-struct LeaseRow {
+pub(crate) struct LeaseRow {
     #[diesel(sql_type = Text)]
     key: String,
     #[diesel(sql_type = Text)]
@@ -92,7 +95,7 @@ impl From<LeaseRow> for Lease {
     }
 }
 
-const COLUMNS: (
+pub(crate) const COLUMNS: (
     lock::key,
     lock::owner,
     lock::holder,

@@ -32,8 +32,8 @@ pub mod testing;
 pub use config::{redact_url, DatabaseUrl, PoolConfig, DEFAULT_DATABASE_URL};
 pub use error::{StoreError, StoreResult};
 pub use jobs::{
-    truncate_error, CancelOutcome, EnqueueOutcome, HeartbeatOutcome, JobProgress, JobRecord,
-    NewJob, NewProviderLog, ProviderLog, RescueReport, ScheduleSlot, MAX_ERROR_CHARS,
+    truncate_error, BusyProvider, CancelOutcome, EnqueueOutcome, HeartbeatOutcome, JobProgress,
+    JobRecord, NewJob, NewProviderLog, ProviderLog, RescueReport, ScheduleSlot, MAX_ERROR_CHARS,
 };
 pub use leases::{provider_lease_key, Fence, Lease};
 pub use prices::{WriteReport, MAX_ROWS_PER_STATEMENT};

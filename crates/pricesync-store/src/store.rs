@@ -6,7 +6,9 @@ use deadpool::managed::Manager;
 use diesel::{Connection, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -142,6 +144,11 @@ impl Store {
                 let make_manager = || {
                     let pragmas = pragmas.clone();
                     let mut manager_config = ManagerConfig::<SqliteConn>::default();
+                    // A connection to a local file does not go stale the way
+                    // a network connection does: skip the `SELECT 1` the
+                    // default runs on every checkout (a second trip through
+                    // the blocking pool for each query).
+                    manager_config.recycling_method = RecyclingMethod::Fast;
                     manager_config.custom_setup = Box::new(move |url| {
                         let pragmas = pragmas.clone();
                         let url = url.to_owned();

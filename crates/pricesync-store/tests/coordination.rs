@@ -215,6 +215,52 @@ async fn overlapping_providers_are_refused_and_others_run_alongside(store: Store
     assert_ne!(other.id, first.id);
 }
 
+async fn a_refusal_names_the_job_and_the_lease_in_its_way(store: Store) {
+    assert_eq!(
+        store
+            .active_job_with_lease(&["openrouter"])
+            .await
+            .expect("read"),
+        None,
+        "nothing in the way"
+    );
+    let first = enqueued(&store, &["openrouter", "nearai"]).await;
+    let queued = store
+        .active_job_with_lease(&["featherless", "nearai"])
+        .await
+        .expect("read")
+        .expect("a queued job is in the way");
+    assert_eq!(queued.job.id, first.id);
+    assert_eq!(queued.provider, "nearai");
+    assert_eq!(queued.lease, None, "a queued job holds no lease yet");
+    // Another provider's lease is not this one's.
+    store
+        .try_acquire_lease("pricing_sync:featherless", "w-2", "scheduler", TTL)
+        .await
+        .expect("acquire")
+        .expect("free");
+    let lease = store
+        .try_acquire_lease("pricing_sync:nearai", "w-1", "admin:test", TTL)
+        .await
+        .expect("acquire")
+        .expect("free");
+    let running = store
+        .active_job_with_lease(&["nearai"])
+        .await
+        .expect("read")
+        .expect("in the way");
+    assert_eq!(running.job.id, first.id);
+    assert_eq!(running.lease, Some(lease), "the provider's own lease");
+    assert_eq!(
+        store
+            .active_job_with_lease(&["featherless"])
+            .await
+            .expect("read"),
+        None,
+        "a lease alone is not a job"
+    );
+}
+
 async fn a_claimed_job_runs_guarded_to_its_end(store: Store) {
     let queued = enqueued(&store, &["openrouter"]).await;
     assert_eq!(queued.state, JobState::Queued);
@@ -678,6 +724,7 @@ pricesync_store::on_both_backends!(
     many_acquirers_one_holder,
     concurrent_triggers_make_exactly_one_job,
     overlapping_providers_are_refused_and_others_run_alongside,
+    a_refusal_names_the_job_and_the_lease_in_its_way,
     a_claimed_job_runs_guarded_to_its_end,
     dead_workers_jobs_are_rescued_then_failed_when_out_of_attempts,
     shutdown_requeues_without_using_an_attempt,
