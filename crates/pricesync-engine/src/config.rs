@@ -31,6 +31,12 @@ pub struct EngineConfig {
     pub shutdown_grace: Duration,
     /// Finished jobs older than this are pruned. Default 30 days.
     pub job_retention: Duration,
+    /// How long a refused trigger's answer (the job in the way) is reused
+    /// for later triggers of the same providers, unless a job ends in this
+    /// process first. A job ended by another process can leave a refusal
+    /// standing this long at most. Zero: each burst reads the database.
+    /// Default 250 ms.
+    pub busy_answer_ttl: Duration,
     /// Validation, shrink guard.
     pub sync: SyncOptions,
     /// The scheduler.
@@ -51,6 +57,7 @@ impl Default for EngineConfig {
             max_attempts: 3,
             shutdown_grace: Duration::from_secs(30),
             job_retention: Duration::from_secs(30 * 24 * 3600),
+            busy_answer_ttl: Duration::from_millis(250),
             sync: SyncOptions::default(),
             scheduler: SchedulerConfig::default(),
         }

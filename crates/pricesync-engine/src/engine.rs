@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::flights::{busy_for_others, FlightKey, TriggerFlights};
 use crate::hooks::{NoHooks, SyncHooks};
 use crate::worker::{worker_loop, Shared, StopReason};
 use crate::{janitor, scheduler, EngineConfig};
@@ -111,6 +112,7 @@ impl Engine {
             }
         }
         validate(&config)?;
+        let busy_answer_ttl = config.busy_answer_ttl;
         let shared = Arc::new(Shared {
             store,
             fetchers,
@@ -120,6 +122,7 @@ impl Engine {
             stop_claiming: CancellationToken::new(),
             abort_jobs: CancellationToken::new(),
             running: Mutex::new(HashMap::new()),
+            flights: TriggerFlights::new(busy_answer_ttl),
         });
         janitor::janitor_pass(&shared, true).await;
         scheduler::ensure_schedules(&shared).await?;
@@ -208,6 +211,8 @@ impl EngineHandle {
                 providers.push(fetcher.provider().clone());
             }
         }
+        let mut key: FlightKey = providers.iter().map(|p| p.as_str().to_owned()).collect();
+        key.sort();
         let job = NewJob {
             providers,
             dry_run: request.dry_run,
@@ -215,7 +220,25 @@ impl EngineHandle {
             max_attempts: self.shared.config.max_attempts,
             schedule: None,
         };
-        match self.shared.store.enqueue_job(&job).await? {
+        self.shared
+            .flights
+            .decide(key, || self.enqueue(&job), busy_for_others)
+            .await
+    }
+
+    /// Queues `job`, or finds the job in the way and its lease.
+    async fn enqueue(&self, job: &NewJob) -> Result<TriggerOutcome, EngineError> {
+        // Most triggers of a burst find a job in the way: one read answers
+        // them, without the writer.
+        let names: Vec<&str> = job.providers.iter().map(|p| p.as_str()).collect();
+        if let Some(busy) = self.shared.store.active_job_with_lease(&names).await? {
+            return Ok(TriggerOutcome::Busy {
+                active: busy.job,
+                provider: busy.provider,
+                lease: busy.lease,
+            });
+        }
+        match self.shared.store.enqueue_job(job).await? {
             EnqueueOutcome::Enqueued(job) => {
                 self.shared.wake.notify_one();
                 Ok(TriggerOutcome::Queued(job))
@@ -249,6 +272,8 @@ impl EngineHandle {
     /// process, at its next heartbeat elsewhere).
     pub async fn cancel(&self, id: Uuid, by: &str) -> Result<CancelOutcome, EngineError> {
         let outcome = self.shared.store.cancel_job(id, by).await?;
+        // A queued job ends here and now: refusals naming it are stale.
+        self.shared.flights.forget();
         if let CancelOutcome::Requested(_) = outcome {
             if let Some(stop) = self
                 .shared

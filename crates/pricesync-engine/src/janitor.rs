@@ -25,6 +25,9 @@ pub(crate) async fn janitor_pass(shared: &Shared, prune: bool) -> usize {
                 metrics::rescued(report.requeued.len(), report.failed.len());
             }
             requeued = report.requeued.len();
+            if !report.failed.is_empty() {
+                shared.flights.forget();
+            }
             for id in &report.failed {
                 // Failed by the rescuer: count it and let its schedule retry
                 // sooner, as if its worker had reported the failure.

@@ -21,6 +21,7 @@
 
 mod config;
 mod engine;
+mod flights;
 mod hooks;
 mod janitor;
 pub mod metrics;

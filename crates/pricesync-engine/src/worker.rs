@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::flights::TriggerFlights;
 use crate::hooks::{SyncHooks, SyncPoint};
 use crate::{metrics, plan_price_list, write_plan, EngineConfig, ProviderSyncSummary, SyncError};
 
@@ -38,6 +39,8 @@ pub(crate) struct Shared {
     pub(crate) abort_jobs: CancellationToken,
     /// Jobs running in this process, to stop them at once on a local cancel.
     pub(crate) running: Mutex<HashMap<Uuid, Arc<JobStop>>>,
+    /// Concurrent triggers of the same providers share one decision.
+    pub(crate) flights: TriggerFlights,
 }
 
 /// Why a running job stops early.
@@ -274,7 +277,10 @@ async fn run_job(shared: &Arc<Shared>, job: JobRecord) {
     finish_hook(shared, job.id, Some(state)).await;
 }
 
+/// Called on every way out of a job, after the store has its end (or its
+/// return to the queue): refusals that named it may be stale now.
 async fn finish_hook(shared: &Shared, job: Uuid, state: Option<JobState>) {
+    shared.flights.forget();
     shared
         .hooks
         .reached(SyncPoint::JobFinished { job, state })

@@ -261,21 +261,53 @@ async fn concurrent_triggers_while_one_runs_make_one_job(store: Store) {
         })
         .collect();
     let mut jobs = Vec::new();
-    let mut busy = 0;
+    let mut in_the_way = Vec::new();
     for task in tasks {
         match task.await.expect("task").expect("trigger") {
             TriggerOutcome::Queued(job) => jobs.push(job.id),
-            TriggerOutcome::Busy { active, .. } => {
-                busy += 1;
-                assert_eq!(Some(&active.id), jobs.first().or(Some(&active.id)));
-            }
+            TriggerOutcome::Busy { active, .. } => in_the_way.push(active.id),
         }
     }
     assert_eq!(jobs.len(), 1, "exactly one job");
-    assert_eq!(busy, 999);
+    assert_eq!(in_the_way.len(), 999);
+    assert!(
+        in_the_way.iter().all(|id| *id == jobs[0]),
+        "every refusal names the one job"
+    );
     hooks.reached.notified().await;
     hooks.release.notify_one();
     assert_eq!(finished(&mut rx, jobs[0]).await, Some(JobState::Completed));
+    engine.shutdown().await;
+}
+
+async fn a_job_that_ends_here_stops_refusing_at_once(store: Store) {
+    let (hooks, mut rx) = TestHooks::new(None);
+    let a = TestFetcher::new(
+        "alpha",
+        vec![
+            Ok(list(&[("m", "0.000001")])),
+            Ok(list(&[("m", "0.000002")])),
+        ],
+    );
+    // Refusals are reused for an hour unless a job ends in this process.
+    let config = EngineConfig {
+        busy_answer_ttl: Duration::from_secs(3600),
+        ..config()
+    };
+    let engine = start(&store, vec![a], config, hooks).await;
+    let first = queued(&engine, &["alpha"]).await;
+    match engine.trigger(request(&["alpha"])).await.expect("trigger") {
+        TriggerOutcome::Busy { active, .. } => assert_eq!(active.id, first),
+        other => panic!("expected the first job in the way, got {other:?}"),
+    }
+    assert_eq!(finished(&mut rx, first).await, Some(JobState::Completed));
+    let second = queued(&engine, &["alpha"]).await;
+    assert_ne!(second, first, "the ended job no longer refuses");
+    assert_eq!(finished(&mut rx, second).await, Some(JobState::Completed));
+    assert_eq!(
+        price(&store, "alpha", "m").await.as_deref(),
+        Some("0.000002")
+    );
     engine.shutdown().await;
 }
 
@@ -631,6 +663,7 @@ async fn a_dry_run_writes_only_the_job(store: Store) {
 pricesync_store::on_both_backends!(
     a_trigger_runs_to_completed_with_prices_and_logs,
     concurrent_triggers_while_one_runs_make_one_job,
+    a_job_that_ends_here_stops_refusing_at_once,
     one_failing_provider_of_three_is_partially_failed,
     all_failing_is_failed_and_no_success_is_recorded,
     a_provider_without_its_key_is_skipped_naming_the_variable,
