@@ -43,6 +43,11 @@ pub struct Config {
     /// `PRICESYNC_HTTP_WORKERS`: HTTP worker threads. Default: the number of
     /// cores.
     pub http_workers: Option<usize>,
+    /// `PRICESYNC_HTTP_BACKLOG`: connections the kernel queues before the
+    /// server accepts them (capped by the kernel's `somaxconn`). Default
+    /// 2048, so a burst of new connections is not dropped into the client's
+    /// one-second SYN retry.
+    pub http_backlog: u32,
     /// `PRICING_SYNC_PROVIDERS`: the providers this service syncs (on
     /// schedule and on request). Default
     /// `openrouter,featherless,nearai,alibaba-cloud`.
@@ -90,6 +95,9 @@ impl Config {
         let grace = parse(&get, "PRICESYNC_SHUTDOWN_GRACE_SECS", "30", |v| {
             positive(v, 3600)
         })?;
+        let http_backlog = parse(&get, "PRICESYNC_HTTP_BACKLOG", "2048", |v| {
+            positive(v, 65_535)
+        })? as u32;
         let http_workers = match get("PRICESYNC_HTTP_WORKERS") {
             None => None,
             Some(value) => Some(positive(&value, 1024).map_err(|reason| ConfigError {
@@ -137,6 +145,7 @@ impl Config {
             pool,
             shutdown_grace,
             http_workers,
+            http_backlog,
             providers,
             engine,
             http,
@@ -288,6 +297,15 @@ fn engine_config(
             })? as u64
                 * 86_400,
         ),
+        busy_answer_ttl: Duration::from_millis(parse(
+            get,
+            "PRICESYNC_BUSY_ANSWER_TTL_MS",
+            "250",
+            |v| match v.trim().parse::<u64>() {
+                Ok(ms) if ms <= 10_000 => Ok(ms),
+                _ => Err("use a whole number of milliseconds from 0 to 10000".to_owned()),
+            },
+        )?),
         sync: SyncOptions {
             validation,
             shrink_guard: ShrinkGuard {
@@ -373,6 +391,19 @@ mod tests {
         assert_eq!(e.variable, "PRICESYNC_DB_POOL_SIZE");
         let e = config(&[("PRICESYNC_HTTP_WORKERS", "many")]).expect_err("invalid");
         assert_eq!(e.variable, "PRICESYNC_HTTP_WORKERS");
+        let e = config(&[("PRICESYNC_BUSY_ANSWER_TTL_MS", "-1")]).expect_err("invalid");
+        assert_eq!(e.variable, "PRICESYNC_BUSY_ANSWER_TTL_MS");
+        let c = config(&[("PRICESYNC_BUSY_ANSWER_TTL_MS", "0")]).expect("zero turns reuse off");
+        assert_eq!(c.engine.busy_answer_ttl, Duration::ZERO);
+        assert_eq!(
+            config(&[]).expect("defaults").engine.busy_answer_ttl,
+            Duration::from_millis(250)
+        );
+        let e = config(&[("PRICESYNC_HTTP_BACKLOG", "0")]).expect_err("invalid");
+        assert_eq!(e.variable, "PRICESYNC_HTTP_BACKLOG");
+        let e = config(&[("PRICESYNC_HTTP_BACKLOG", "70000")]).expect_err("invalid");
+        assert_eq!(e.variable, "PRICESYNC_HTTP_BACKLOG");
+        assert_eq!(config(&[]).expect("defaults").http_backlog, 2048);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The HTTP server and the sync engine: start-up checks, the actix-web app
 //! and graceful shutdown (HTTP first, then the engine).
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
@@ -10,10 +10,25 @@ use anyhow::Context;
 use pricesync_engine::{Engine, EngineHandle, SyncHooks};
 use pricesync_providers::PriceFetcher;
 use pricesync_store::Store;
+use tokio::net::TcpSocket;
 
 use crate::api;
 use crate::api::auth::AdminTokens;
 use crate::config::Config;
+
+/// A listening socket with an explicit accept backlog (the standard
+/// library's bind queues only 128 connections, and a burst beyond that waits
+/// for the client's SYN retry, a full second).
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)?.into_std()
+}
 
 /// Opens the store and checks the database answers. Each failure is one
 /// line that says what to fix.
@@ -69,7 +84,7 @@ impl Application {
         if !applied.is_empty() {
             tracing::info!(migrations = ?applied, "applied database migrations");
         }
-        let listener = TcpListener::bind(config.bind_addr).with_context(|| {
+        let listener = listen(config.bind_addr, config.http_backlog).with_context(|| {
             format!(
                 "cannot listen on {} (PRICESYNC_BIND_ADDR); is another process using it?",
                 config.bind_addr
