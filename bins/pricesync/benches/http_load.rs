@@ -1,7 +1,9 @@
 //! HTTP load against the real `pricesync` binary, from this separate
-//! process: 1000 concurrent triggers (p50, p99, 5xx, jobs created) and the
-//! read API's throughput and p99 for one model with 64 connections, on
-//! SQLite and on PostgreSQL when one is available.
+//! process: 1000 concurrent triggers (p50, p99, 5xx, jobs created), each on
+//! a new connection and then on kept-alive connections, next to the same
+//! burst on `/health` (what 1000 new connections cost this machine by
+//! themselves), and the read API's throughput and p99 for one model with 64
+//! connections, on SQLite and on PostgreSQL when one is available.
 //!
 //! Run with `cargo bench -p pricesync --bench http_load` (`just bench`).
 
@@ -12,11 +14,14 @@ use std::time::{Duration, Instant};
 
 use pricesync_store::testing::TestDatabase;
 use pricesync_store::DatabaseUrl;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOKEN: &str = "bench-token-0123456789";
 const TRIGGERS: usize = 1000;
+const ROUNDS: usize = 5;
 const READ_CONNECTIONS: usize = 64;
 const READS: usize = 40_000;
 
@@ -63,6 +68,180 @@ fn start(url: &DatabaseUrl, provider: &str) -> (Server, String) {
     (Server(child), format!("http://{address}"))
 }
 
+/// A request as a client sends it (no body, a bearer token).
+fn request(address: &str, line: &str) -> Arc<Vec<u8>> {
+    Arc::new(
+        format!(
+            "{line} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 0\r\n\r\n"
+        )
+        .into_bytes(),
+    )
+}
+
+/// Sends `request` on `stream` and reads the whole response; its status.
+/// A minimal HTTP/1.1 client, so that the load generator costs the shared
+/// cores as little as it can.
+async fn exchange(stream: &mut TcpStream, request: &[u8]) -> Option<u16> {
+    stream.write_all(request).await.ok()?;
+    let mut response = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        response.extend_from_slice(&chunk[..n]);
+        let Some(head_end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = std::str::from_utf8(&response[..head_end]).ok()?;
+        let status = head.split(' ').nth(1)?.parse::<u16>().ok()?;
+        let length = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        if response.len() >= head_end + 4 + length {
+            return Some(status);
+        }
+    }
+}
+
+/// 1000 connections, each past one request, so the server has accepted them.
+async fn open_connections(address: &str, health: &Arc<Vec<u8>>) -> Vec<TcpStream> {
+    let tasks: Vec<_> = (0..TRIGGERS)
+        .map(|_| {
+            let (address, health) = (address.to_owned(), health.clone());
+            tokio::spawn(async move {
+                let mut stream = TcpStream::connect(address).await.expect("connect");
+                stream.set_nodelay(true).expect("nodelay");
+                assert_eq!(exchange(&mut stream, &health).await, Some(200));
+                stream
+            })
+        })
+        .collect();
+    let mut streams = Vec::with_capacity(TRIGGERS);
+    for task in tasks {
+        streams.push(task.await.expect("task"));
+    }
+    streams
+}
+
+/// Sends `request` 1000 times at once: on new connections, or on `kept`
+/// ones; each request's status (0: no answer) and latency, the connection
+/// included when it is new.
+async fn burst(
+    address: &str,
+    request: &Arc<Vec<u8>>,
+    kept: Option<Vec<TcpStream>>,
+) -> Vec<(u16, Duration)> {
+    let streams: Vec<Option<TcpStream>> = match kept {
+        Some(streams) => streams.into_iter().map(Some).collect(),
+        None => (0..TRIGGERS).map(|_| None).collect(),
+    };
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .map(|stream| {
+            let (address, request) = (address.to_owned(), request.clone());
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let status = async {
+                    let mut stream = match stream {
+                        Some(stream) => stream,
+                        None => {
+                            let stream = TcpStream::connect(address).await.ok()?;
+                            stream.set_nodelay(true).ok()?;
+                            stream
+                        }
+                    };
+                    exchange(&mut stream, &request).await
+                }
+                .await
+                .unwrap_or(0);
+                (status, started.elapsed())
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(TRIGGERS);
+    for task in tasks {
+        results.push(task.await.expect("task"));
+    }
+    results
+}
+
+/// One line for `bursts` of one kind: p50 and p99 over all their requests,
+/// the spread of the bursts' own p99, and the statuses.
+fn report(backend: &str, what: &str, bursts: &[Vec<(u16, Duration)>]) {
+    let results: Vec<&(u16, Duration)> = bursts.iter().flatten().collect();
+    let mut latencies: Vec<Duration> = results.iter().map(|(_, d)| *d).collect();
+    latencies.sort();
+    let mut p99s: Vec<Duration> = bursts
+        .iter()
+        .map(|b| {
+            let mut l: Vec<Duration> = b.iter().map(|(_, d)| *d).collect();
+            l.sort();
+            percentile(&l, 0.99)
+        })
+        .collect();
+    p99s.sort();
+    let count = |keep: fn(u16) -> bool| results.iter().filter(|(s, _)| keep(*s)).count();
+    println!(
+        "{backend:<9} {what}, {} x {TRIGGERS} at once: p50 {:.1} ms, p99 {:.1} ms (bursts' p99 {:.1}-{:.1} ms); 202 (jobs created): {}, 200: {}, 429: {}, 5xx: {}, other: {}",
+        bursts.len(),
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        ms(p99s.first().copied().unwrap_or_default()),
+        ms(p99s.last().copied().unwrap_or_default()),
+        count(|s| s == 202),
+        count(|s| s == 200),
+        count(|s| s == 429),
+        count(|s| (500..600).contains(&s)),
+        count(|s| ![200, 202, 429].contains(&s) && !(500..600).contains(&s)),
+    );
+}
+
+/// Cancels the running sync and waits until no sync is active.
+async fn cancel_active(client: &reqwest::Client, base: &str) {
+    let active = |client: reqwest::Client| async move {
+        let body: serde_json::Value = client
+            .get(format!("{base}/admin/pricing/syncs/active"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("active syncs")
+            .json()
+            .await
+            .expect("active syncs JSON");
+        body["active_syncs"]
+            .as_array()
+            .map(|syncs| {
+                syncs
+                    .iter()
+                    .filter_map(|s| s["sync_id"].as_str().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    for id in active(client.clone()).await {
+        let status = client
+            .post(format!("{base}/admin/pricing/sync/{id}/cancel"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .map(|r| r.status().as_u16());
+        assert!(
+            matches!(status.as_ref().ok(), Some(200..=299)),
+            "cancel {id}: {status:?}"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !active(client.clone()).await.is_empty() {
+        assert!(Instant::now() < deadline, "the cancelled sync never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -76,8 +255,8 @@ fn ms(d: Duration) -> f64 {
 }
 
 async fn run(backend: &str, db: TestDatabase) {
-    // 1,000 models, served after 3 s so the triggered sync is still running
-    // while the burst arrives.
+    // 1,000 models, served after 15 s so the sync the first burst triggers
+    // is still running during the others.
     let models: Vec<String> = (0..1000)
         .map(|i| {
             format!(
@@ -94,52 +273,52 @@ async fn run(backend: &str, db: TestDatabase) {
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_string(body)
-                .set_delay(Duration::from_secs(3)),
+                .set_delay(Duration::from_secs(15)),
         )
         .mount(&provider)
         .await;
     let (_server, base) = start(&db.url, &provider.uri());
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(TRIGGERS)
+        .pool_max_idle_per_host(READ_CONNECTIONS)
         .build()
         .expect("client");
 
-    let url = Arc::new(format!("{base}/admin/pricing/sync/trigger"));
-    let tasks: Vec<_> = (0..TRIGGERS)
-        .map(|_| {
-            let (client, url) = (client.clone(), url.clone());
-            tokio::spawn(async move {
-                let started = Instant::now();
-                let status = client
-                    .post(url.as_str())
-                    .bearer_auth(TOKEN)
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16())
-                    .unwrap_or(0);
-                (status, started.elapsed())
-            })
-        })
-        .collect();
-    let mut latencies = Vec::with_capacity(TRIGGERS);
-    let (mut accepted, mut refused, mut server_errors, mut other) = (0, 0, 0, 0);
-    for task in tasks {
-        let (status, elapsed) = task.await.expect("task");
-        latencies.push(elapsed);
-        match status {
-            202 => accepted += 1,
-            429 => refused += 1,
-            500..=599 => server_errors += 1,
-            _ => other += 1,
-        }
+    let address = base.trim_start_matches("http://").to_owned();
+    let trigger = request(&address, "POST /admin/pricing/sync/trigger");
+    let health = request(&address, "GET /health");
+    // Each round: a burst with no sync running (exactly one 202 expected),
+    // bursts while that sync runs, the same bursts on /health (what the
+    // machine's TCP and HTTP cost by themselves), then the sync is cancelled
+    // so the next round starts clean. Several rounds, so one noisy burst on
+    // the shared cores does not make the figure.
+    let (mut first, mut fresh, mut kept) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut floor_fresh, mut floor_kept) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        first.push(burst(&address, &trigger, None).await);
+        fresh.push(burst(&address, &trigger, None).await);
+        let connections = open_connections(&address, &health).await;
+        kept.push(burst(&address, &trigger, Some(connections)).await);
+        floor_fresh.push(burst(&address, &health, None).await);
+        let connections = open_connections(&address, &health).await;
+        floor_kept.push(burst(&address, &health, Some(connections)).await);
+        cancel_active(&client, &base).await;
     }
-    latencies.sort();
-    println!(
-        "{backend:<9} trigger x{TRIGGERS} concurrent: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; 202: {accepted} (jobs created), 429: {refused}, 5xx: {server_errors}, other: {other}",
-        ms(percentile(&latencies, 0.5)),
-        ms(percentile(&latencies, 0.99)),
-        ms(percentile(&latencies, 1.0)),
+    report(backend, "trigger, no sync running, new connections", &first);
+    report(backend, "trigger, sync running, new connections", &fresh);
+    report(
+        backend,
+        "trigger, sync running, kept-alive connections",
+        &kept,
     );
+    report(backend, "GET /health, new connections", &floor_fresh);
+    report(backend, "GET /health, kept-alive connections", &floor_kept);
+    let status = client
+        .post(format!("{base}/admin/pricing/sync/trigger"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    assert_eq!(status.ok(), Some(202), "a last sync for the read figures");
 
     // Wait for the sync to write the prices, then read one model hard.
     let deadline = Instant::now() + Duration::from_secs(60);
