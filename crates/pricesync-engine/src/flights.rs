@@ -249,7 +249,6 @@ pub(crate) fn busy_for_others(outcome: &TriggerOutcome) -> TriggerOutcome {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-
     use std::time::Duration;
 
     use tokio::sync::Semaphore;
@@ -427,72 +426,31 @@ mod tests {
             "{answers:?}"
         );
     }
-}
-
-#[cfg(test)]
-mod reuse_tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use tokio::sync::Semaphore;
-
-    use super::Flights;
 
     const LONG: Duration = Duration::from_secs(3600);
 
-    /// Counts its runs and answers with the run's number once let through.
-    struct Decider {
-        runs: AtomicUsize,
-        permits: Semaphore,
-    }
-
-    impl Default for Decider {
-        fn default() -> Self {
-            Self {
-                runs: AtomicUsize::new(0),
-                permits: Semaphore::new(0),
-            }
-        }
-    }
-
-    impl Decider {
-        async fn run(&self) -> Result<usize, String> {
-            let run = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
-            self.permits
-                .acquire()
-                .await
-                .map_err(|e| e.to_string())?
-                .forget();
-            Ok(run)
-        }
-    }
-
-    fn for_others(run: &usize) -> usize {
-        run + 1000
-    }
-
+    /// One request on its own, its decision let through.
     async fn ask(flights: &Flights<usize>, decider: &Decider) -> usize {
         decider.permits.add_permits(1);
         flights
-            .decide(vec!["a".into()], || decider.run(), for_others)
+            .decide(key(&["a"]), || decider.run(), for_others)
             .await
             .expect("answer")
     }
 
     #[tokio::test]
     async fn an_answer_is_reused_until_forgotten() {
-        let (flights, decider) = (Flights::new(LONG), Decider::default());
+        let (flights, decider) = (Flights::new(LONG), Decider::new(vec![]));
         assert_eq!(ask(&flights, &decider).await, 1);
         assert_eq!(ask(&flights, &decider).await, for_others(&1), "reused");
-        assert_eq!(decider.runs.load(Ordering::SeqCst), 1);
+        assert_eq!(decider.runs(), 1);
         flights.forget();
         assert_eq!(ask(&flights, &decider).await, 2, "decided again");
     }
 
     #[tokio::test]
     async fn without_a_window_every_request_decides() {
-        let (flights, decider) = (Flights::new(Duration::ZERO), Decider::default());
+        let (flights, decider) = (Flights::new(Duration::ZERO), Decider::new(vec![]));
         assert_eq!(ask(&flights, &decider).await, 1);
         assert_eq!(ask(&flights, &decider).await, 2);
     }
@@ -500,18 +458,16 @@ mod reuse_tests {
     #[tokio::test]
     async fn a_decision_that_began_before_a_forget_is_not_reused() {
         let flights = Arc::new(Flights::new(LONG));
-        let decider = Arc::new(Decider::default());
+        let decider = Decider::new(vec![]);
         let leader = {
             let (flights, decider) = (flights.clone(), decider.clone());
             tokio::spawn(async move {
                 flights
-                    .decide(vec!["a".into()], || decider.run(), for_others)
+                    .decide(key(&["a"]), || decider.run(), for_others)
                     .await
             })
         };
-        while decider.runs.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
+        until(|| decider.runs() == 1).await;
         // A job ends while the decision reads: its answer may be stale.
         flights.forget();
         decider.permits.add_permits(1);
