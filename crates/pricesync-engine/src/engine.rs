@@ -238,7 +238,7 @@ impl EngineHandle {
                 lease: busy.lease,
             });
         }
-        match self.shared.store.enqueue_job(job).await? {
+        match self.shared.store.insert_job(job).await? {
             EnqueueOutcome::Enqueued(job) => {
                 self.shared.wake.notify_one();
                 Ok(TriggerOutcome::Queued(job))

@@ -551,15 +551,27 @@ impl Store {
                 "a job needs at least one provider".into(),
             ));
         }
-        let kind = self.backend_kind();
         // Fast path: when a job already covers one of the providers, say so
         // from a read, without taking the single SQLite writer or a write
-        // transaction. The insert below stays the authority: this check can
-        // only turn a request away early, never let a second job in.
+        // transaction. The insert stays the authority: this check can only
+        // turn a request away early, never let a second job in.
         let names: Vec<&str> = job.providers.iter().map(ProviderId::as_str).collect();
         if let Some((active, provider)) = self.active_job_for_any(&names).await? {
             return Ok(EnqueueOutcome::Busy { active, provider });
         }
+        self.insert_job(job).await
+    }
+
+    /// [`Store::enqueue_job`] without its read-only fast path, for a caller
+    /// that has just looked for a job in the way itself: the same
+    /// transactional decision.
+    pub async fn insert_job(&self, job: &NewJob) -> StoreResult<EnqueueOutcome> {
+        if job.providers.is_empty() {
+            return Err(StoreError::InvalidArgument(
+                "a job needs at least one provider".into(),
+            ));
+        }
+        let kind = self.backend_kind();
         for _ in 0..5 {
             let result: Result<Uuid, EnqueueAbort> = on_conn!(self, writer, |conn| {
                 conn.transaction(async |conn| insert_job!(conn, kind, job))

@@ -175,11 +175,28 @@ async fn many_acquirers_one_holder(store: Store) {
 // --- jobs --------------------------------------------------------------------
 
 async fn concurrent_triggers_make_exactly_one_job(store: Store) {
+    one_job_from_1000_concurrent(store, true).await;
+}
+
+/// The transaction alone, without the read that turns most requests away
+/// first, must make exactly one job too.
+async fn concurrent_inserts_without_the_fast_path_make_exactly_one_job(store: Store) {
+    one_job_from_1000_concurrent(store, false).await;
+}
+
+async fn one_job_from_1000_concurrent(store: Store, fast_path: bool) {
     let store = Arc::new(store);
     let tasks: Vec<_> = (0..1000)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { store.enqueue_job(&job(&["openrouter", "nearai"])).await })
+            tokio::spawn(async move {
+                let job = job(&["openrouter", "nearai"]);
+                if fast_path {
+                    store.enqueue_job(&job).await
+                } else {
+                    store.insert_job(&job).await
+                }
+            })
         })
         .collect();
     let mut created = Vec::new();
@@ -723,6 +740,7 @@ pricesync_store::on_both_backends!(
     a_stale_fence_cannot_write_prices,
     many_acquirers_one_holder,
     concurrent_triggers_make_exactly_one_job,
+    concurrent_inserts_without_the_fast_path_make_exactly_one_job,
     overlapping_providers_are_refused_and_others_run_alongside,
     a_refusal_names_the_job_and_the_lease_in_its_way,
     a_claimed_job_runs_guarded_to_its_end,
