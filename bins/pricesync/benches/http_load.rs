@@ -296,10 +296,12 @@ async fn run(backend: &str, db: TestDatabase) {
     let health = request(&address, "GET /health");
     // Each round: a burst with no sync running (exactly one 202 expected),
     // bursts while that sync runs, the same bursts on /health (what the
-    // machine's TCP and HTTP cost by themselves), then the sync is cancelled
-    // so the next round starts clean. Several rounds, so one noisy burst on
+    // machine's TCP and HTTP cost by themselves); then the sync is
+    // cancelled, and the no-sync burst is repeated on kept-alive
+    // connections and cancelled too, so the next round starts clean. Several rounds, so one noisy burst on
     // the shared cores does not make the figure.
-    let (mut first, mut fresh, mut kept) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut first, mut first_kept) = (Vec::new(), Vec::new());
+    let (mut fresh, mut kept) = (Vec::new(), Vec::new());
     let (mut floor_fresh, mut floor_kept) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         first.push(burst(&address, &trigger, None).await);
@@ -310,8 +312,16 @@ async fn run(backend: &str, db: TestDatabase) {
         let connections = open_connections(&address, &health).await;
         floor_kept.push(burst(&address, &health, Some(connections)).await);
         cancel_active(&client, &base).await;
+        let connections = open_connections(&address, &health).await;
+        first_kept.push(burst(&address, &trigger, Some(connections)).await);
+        cancel_active(&client, &base).await;
     }
     report(backend, "trigger, no sync running, new connections", &first);
+    report(
+        backend,
+        "trigger, no sync running, kept-alive connections",
+        &first_kept,
+    );
     report(backend, "trigger, sync running, new connections", &fresh);
     report(
         backend,
