@@ -39,7 +39,8 @@ use pricesync_domain::{ProviderId, RawOffering, SkippedModel};
 pub use error::FetchError;
 pub use http::{HttpClient, HttpPolicy};
 pub use registry::{
-    build_fetchers, known_providers, KnownProvider, RegistryError, Source, KNOWN_PROVIDERS,
+    build_fetchers, env_name, known_providers, FetcherConstructor, FetcherParts, KnownProvider,
+    RegistryError, Source, DEFAULT_SYNC_PROVIDERS, KNOWN_PROVIDERS,
 };
 pub use settings::ProviderSettings;
 

@@ -68,11 +68,40 @@ struct ModelEntry {
 #[serde(deny_unknown_fields)]
 struct PriceEntry {
     meter: String,
+    #[serde(deserialize_with = "decimal_text")]
     price: String,
     unit: String,
     #[serde(default)]
     min_prompt_tokens: u64,
 }
+
+/// Reads a price as text. A TOML number would have gone through a float,
+/// so it is refused with a message that says how to write it.
+fn decimal_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    struct DecimalText;
+    impl serde::de::Visitor<'_> for DecimalText {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a decimal string such as \"0.59\"")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<String, E> {
+            Err(E::custom(NUMBER_PRICE))
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<String, E> {
+            Err(E::custom(NUMBER_PRICE))
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<String, E> {
+            Err(E::custom(NUMBER_PRICE))
+        }
+    }
+    deserializer.deserialize_any(DecimalText)
+}
+
+const NUMBER_PRICE: &str =
+    "prices are decimal strings such as \"0.59\", not TOML numbers (a number goes through a float)";
 
 /// A parsed table: each provider's models, prices in USD per unit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,14 +116,7 @@ impl ManualTable {
             source_name: source_name.to_owned(),
             message,
         };
-        let file: TableFile = toml::from_str(text).map_err(|e| {
-            let mut message = e.to_string();
-            if message.contains("expected a string") {
-                message
-                    .push_str(" (prices are decimal strings such as \"0.59\", not TOML numbers)");
-            }
-            error(message)
-        })?;
+        let file: TableFile = toml::from_str(text).map_err(|e| error(e.to_string()))?;
         if file.format != FORMAT_VERSION {
             return Err(error(format!(
                 "format {} is not supported; this pricesync reads format {FORMAT_VERSION}",

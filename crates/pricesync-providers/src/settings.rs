@@ -1,8 +1,9 @@
 //! Where a provider is reached and with which key.
 
 /// A provider's base URL and API key, from `<PROVIDER>_BASE_URL` and
-/// `<PROVIDER>_API_KEY` (provider name upper-cased, `-` as `_`;
-/// alibaba-cloud's key is `ALIBABA_API_KEY`).
+/// `<PROVIDER>_API_KEY` (provider name upper-cased, `-` as `_`; a registry
+/// entry may name another key variable, as alibaba-cloud's
+/// `ALIBABA_API_KEY`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProviderSettings {
     /// The API's base URL.
@@ -25,30 +26,48 @@ impl std::fmt::Debug for ProviderSettings {
 }
 
 impl ProviderSettings {
-    /// Reads a provider's settings through `lookup`, with `default_base_url`
-    /// when `<PROVIDER>_BASE_URL` is unset or empty.
-    pub fn from_lookup(
-        provider: &str,
+    /// Reads a provider's settings through `lookup`: the base URL from
+    /// `base_url_variable` (`default_base_url` when unset or empty) and the
+    /// key from `api_key_variable`. The registry names the variables
+    /// ([`crate::KnownProvider::settings`]).
+    pub fn read(
+        base_url_variable: &str,
         default_base_url: &str,
+        api_key_variable: &str,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Self {
-        let prefix = provider.to_ascii_uppercase().replace('-', "_");
-        let api_key_variable = if provider == "alibaba-cloud" {
-            "ALIBABA_API_KEY".to_owned()
-        } else {
-            format!("{prefix}_API_KEY")
-        };
         let present = |name: &str| {
             lookup(name)
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
         Self {
-            base_url: present(&format!("{prefix}_BASE_URL"))
-                .unwrap_or_else(|| default_base_url.to_owned()),
-            api_key: present(&api_key_variable),
-            api_key_variable,
+            base_url: present(base_url_variable).unwrap_or_else(|| default_base_url.to_owned()),
+            api_key: present(api_key_variable),
+            api_key_variable: api_key_variable.to_owned(),
         }
+    }
+
+    /// Reads the settings of `provider` with the variable names the
+    /// registry gives it (`<PROVIDER>_BASE_URL`, `<PROVIDER>_API_KEY` or the
+    /// provider's own key variable), with `default_base_url` in place of the
+    /// registry's default — for a test or an embedder pointing a known
+    /// provider at another server.
+    pub fn from_lookup(
+        provider: &str,
+        default_base_url: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Self {
+        let stem = crate::registry::env_name(provider);
+        let key_variable = crate::KnownProvider::find(provider)
+            .map(crate::KnownProvider::key_variable)
+            .unwrap_or_else(|| format!("{stem}_API_KEY"));
+        Self::read(
+            &format!("{stem}_BASE_URL"),
+            default_base_url,
+            &key_variable,
+            lookup,
+        )
     }
 
     /// The key, or the missing-credentials error naming the variable.
