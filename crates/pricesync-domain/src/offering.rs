@@ -134,6 +134,20 @@ impl FromStr for ModelStatus {
     }
 }
 
+/// The display name as stored, or `None` when it is not acceptable text
+/// (see [`ModelOffering::with_display_name`]).
+fn clean_display_name(name: String) -> Option<String> {
+    let spaced: String = name
+        .chars()
+        .map(|c| if matches!(c, '\t' | '\n' | '\r') { ' ' } else { c })
+        .collect();
+    let trimmed = spaced.trim();
+    let acceptable = !trimmed.is_empty()
+        && trimmed.len() <= ModelOffering::MAX_DISPLAY_NAME_LEN
+        && !trimmed.chars().any(char::is_control);
+    acceptable.then(|| trimmed.to_owned())
+}
+
 /// Why an offering could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OfferingError {
@@ -166,6 +180,9 @@ pub struct ModelOffering {
 }
 
 impl ModelOffering {
+    /// The longest display name kept, in bytes.
+    pub const MAX_DISPLAY_NAME_LEN: usize = 1024;
+
     /// A model priced per unit. The kind is [`PricingKind::Free`] when every
     /// component is zero, else [`PricingKind::Metered`].
     pub fn metered(
@@ -227,9 +244,14 @@ impl ModelOffering {
         }
     }
 
-    /// Sets the display name.
+    /// Sets the display name, when it is acceptable text: a name is
+    /// descriptive, so one that cannot be stored as it is (a NUL byte, which
+    /// PostgreSQL refuses in text, or another control character; longer
+    /// than [`ModelOffering::MAX_DISPLAY_NAME_LEN`] bytes; blank) is dropped
+    /// rather than failing the model or its provider's list. Line breaks and
+    /// tabs become spaces, surrounding whitespace is trimmed.
     pub fn with_display_name(mut self, name: Option<String>) -> Self {
-        self.display_name = name;
+        self.display_name = name.and_then(clean_display_name);
         self
     }
 
@@ -302,6 +324,29 @@ mod tests {
 
     fn price(meter: Meter, text: &str) -> PriceComponent {
         PriceComponent::base(meter, text.parse::<UsdPerUnit>().expect("test price"))
+    }
+
+    #[test]
+    fn display_names_that_cannot_be_stored_are_dropped() {
+        let named = |name: &str| {
+            ModelOffering::unpriced(id("m"), PricingKind::Unknown)
+                .expect("valid")
+                .with_display_name(Some(name.to_owned()))
+                .display_name
+        };
+        assert_eq!(named("Claude\0 Sonnet"), None);
+        assert_eq!(named("bell\u{7}"), None);
+        assert_eq!(named("   "), None);
+        assert_eq!(named(&"x".repeat(ModelOffering::MAX_DISPLAY_NAME_LEN + 1)), None);
+        assert_eq!(
+            named(&"x".repeat(ModelOffering::MAX_DISPLAY_NAME_LEN)).map(|n| n.len()),
+            Some(ModelOffering::MAX_DISPLAY_NAME_LEN)
+        );
+        assert_eq!(
+            named(" Llama 3.1\n405B\tInstruct "),
+            Some("Llama 3.1 405B Instruct".to_owned())
+        );
+        assert_eq!(named("Qwen3 — 思考"), Some("Qwen3 — 思考".to_owned()));
     }
 
     #[test]
