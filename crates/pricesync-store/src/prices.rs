@@ -11,10 +11,11 @@ use pricesync_domain::{
 use uuid::Uuid;
 
 use crate::batch::{binds, BatchInsert, InsertRow, Upsert};
+use crate::leases::LeaseConn;
 use crate::schema::{model_prices, models};
 use crate::sql_types::{DbDecimal, DbNow, DbUuid, SqlDecimal, SqlUuid};
 use crate::store::on_conn;
-use crate::{BackendKind, Fence, Store, StoreError, StoreResult};
+use crate::{Fence, Store, StoreError, StoreResult};
 use diesel::backend::Backend;
 use diesel::query_builder::AstPass;
 use diesel::serialize::ToSql;
@@ -333,13 +334,6 @@ const PRICE_UPSERT: Upsert = Upsert {
     touch: Some("updated_at"),
 };
 
-#[derive(diesel::QueryableByName)]
-struct FenceRow {
-    #[diesel(sql_type = BigInt)]
-    #[allow(dead_code)]
-    fence: i64,
-}
-
 /// The model ids whose database ids a diff needs.
 fn existing_model_ids(diff: &PriceDiff) -> Vec<&str> {
     diff.reactivated
@@ -458,25 +452,10 @@ impl Store {
             return Ok(WriteReport::default());
         }
         let needed = existing_model_ids(diff);
-        let fence_check = match self.backend_kind() {
-            BackendKind::Postgres => {
-                "SELECT fence FROM pricing_sync_lock WHERE key = $1 AND fence = $2 \
-                 AND expires_at > now() FOR UPDATE"
-            }
-            BackendKind::Sqlite => {
-                "SELECT fence FROM pricing_sync_lock WHERE key = ? AND fence = ? \
-                 AND expires_at > strftime('%Y-%m-%dT%H:%M:%fZ','now')"
-            }
-        };
         on_conn!(self, writer, |conn| {
             conn.transaction(async |conn| -> StoreResult<WriteReport> {
                 if let Some(fence) = fence {
-                    let held: Vec<FenceRow> = diesel::sql_query(fence_check)
-                        .bind::<Text, _>(&fence.key)
-                        .bind::<BigInt, _>(fence.token)
-                        .load(conn)
-                        .await?;
-                    if held.is_empty() {
+                    if !conn.holds_fence(fence).await? {
                         return Err(StoreError::FenceRejected {
                             key: fence.key.clone(),
                             token: fence.token,
