@@ -20,6 +20,7 @@ mod config;
 mod error;
 mod jobs;
 mod leases;
+mod pool;
 mod prices;
 mod reads;
 mod schedules;

@@ -86,6 +86,54 @@ impl TestDatabase {
 }
 
 impl Store {
+    /// The PostgreSQL server process of the connection the next query would
+    /// use (`None` on SQLite), for tests that end a pooled connection from
+    /// outside.
+    pub async fn backend_pid_for_tests(&self) -> crate::StoreResult<Option<i32>> {
+        #[derive(diesel::QueryableByName)]
+        struct Pid {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            pid: i32,
+        }
+        match &*self.backend {
+            crate::store::Backend::Sqlite(_) => Ok(None),
+            crate::store::Backend::Postgres(pool) => {
+                let mut pooled = crate::pool::checkout(pool).await?;
+                let pid: Pid = diesel_async::RunQueryDsl::get_result(
+                    diesel::sql_query("SELECT pg_backend_pid() AS pid"),
+                    pooled.conn(),
+                )
+                .await?;
+                pooled.finish();
+                Ok(Some(pid.pid))
+            }
+        }
+    }
+
+    /// The statements the pooled PostgreSQL connection keeps prepared
+    /// (empty on SQLite), for tests that check which statements diesel
+    /// caches.
+    pub async fn prepared_statements_for_tests(&self) -> crate::StoreResult<Vec<String>> {
+        #[derive(diesel::QueryableByName)]
+        struct Prepared {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            statement: String,
+        }
+        match &*self.backend {
+            crate::store::Backend::Sqlite(_) => Ok(Vec::new()),
+            crate::store::Backend::Postgres(pool) => {
+                let mut pooled = crate::pool::checkout(pool).await?;
+                let rows: Vec<Prepared> = diesel_async::RunQueryDsl::load(
+                    diesel::sql_query("SELECT statement FROM pg_prepared_statements"),
+                    pooled.conn(),
+                )
+                .await?;
+                pooled.finish();
+                Ok(rows.into_iter().map(|p| p.statement).collect())
+            }
+        }
+    }
+
     /// Runs raw SQL on the write connection, for tests that check what the
     /// database itself refuses.
     pub async fn raw_batch_for_tests(&self, sql: &str) -> crate::StoreResult<()> {

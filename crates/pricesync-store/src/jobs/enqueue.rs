@@ -82,6 +82,9 @@ impl From<StoreError> for EnqueueAbort {
 /// times from the database clock.
 #[derive(Insertable)]
 #[diesel(table_name = jobs)]
+// A `None` binds NULL rather than writing DEFAULT, so that the statement's
+// text is the same for every job and diesel keeps it prepared.
+#[diesel(treat_none_as_default_value = false)]
 pub(crate) struct QueuedJob<'a> {
     id: SqlUuid,
     state: &'static str,

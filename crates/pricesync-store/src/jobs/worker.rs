@@ -1,10 +1,12 @@
 //! The worker's transitions of a job: claim, heartbeat, finish, requeue —
 //! each guarded by the worker and attempt that own the job.
 
-use diesel::expression::{AppearsOnTable, Expression, ValidGrouping};
+use diesel::backend::Backend;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{HasSqlType, Text, Untyped};
 use diesel::sqlite::Sqlite;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use pricesync_domain::JobState;
@@ -12,7 +14,7 @@ use uuid::Uuid;
 
 use super::{truncate_error, JobRecord, JobRow};
 use crate::schema::{pricing_sync_active_providers as active, pricing_sync_jobs as jobs};
-use crate::sql_types::{DbNow, DbUuid, SqlTime, SqlUuid};
+use crate::sql_types::{DbNow, SqlTime, SqlUuid};
 use crate::store::on_conn;
 use crate::{Store, StoreError, StoreResult};
 
@@ -44,18 +46,7 @@ impl Store {
     /// next attempt.
     pub async fn claim_next_job(&self, worker: &str) -> StoreResult<Option<JobRecord>> {
         let row: Option<JobRow> = on_conn!(self, writer, |conn| {
-            diesel::update(jobs::table.filter(jobs::id.eq(OldestQueued)))
-                .set((
-                    jobs::state.eq(JobState::InProgress.as_str()),
-                    jobs::worker.eq(worker),
-                    jobs::attempt.eq(jobs::attempt + 1),
-                    jobs::started_at.eq(DbNow.nullable()),
-                    jobs::heartbeat_at.eq(DbNow.nullable()),
-                ))
-                .returning(JobRow::as_returning())
-                .get_result(conn)
-                .await
-                .optional()?
+            ClaimNext { worker }.get_result(conn).await.optional()?
         });
         row.map(JobRecord::try_from).transpose()
     }
@@ -156,34 +147,67 @@ impl Store {
     }
 }
 
-/// The id of the oldest queued job, as a subquery. On PostgreSQL the row
-/// is locked `FOR UPDATE SKIP LOCKED`, so concurrent claims take different
-/// jobs instead of waiting on each other; SQLite's single writer connection
-/// serialises claims already (and has no row locks).
-#[derive(Debug, Clone, Copy, QueryId, ValidGrouping)]
-struct OldestQueued;
-
-impl Expression for OldestQueued {
-    type SqlType = DbUuid;
+/// Claims the oldest queued job for `worker`: its next attempt starts now,
+/// on the database clock.
+///
+/// Written out rather than built with `diesel::update`, which marks every
+/// UPDATE unfit for the prepared-statement cache: this statement's text
+/// never changes, so diesel prepares it once per connection. On PostgreSQL
+/// the row is locked `FOR UPDATE SKIP LOCKED`, so concurrent claims take
+/// different jobs instead of waiting on each other; SQLite's single writer
+/// connection serialises claims already (and has no row locks).
+#[derive(Debug, Clone, Copy)]
+struct ClaimNext<'a> {
+    worker: &'a str,
 }
 
-impl<QS> AppearsOnTable<QS> for OldestQueued {}
+impl QueryId for ClaimNext<'_> {
+    type QueryId = ();
+    // Cached by its text (one per backend).
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
 
-const OLDEST_QUEUED: &str =
-    "(SELECT id FROM pricing_sync_jobs WHERE state = 'queued' ORDER BY created_at, id LIMIT 1";
+impl Query for ClaimNext<'_> {
+    type SqlType = Untyped;
+}
 
-impl QueryFragment<Pg> for OldestQueued {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql(OLDEST_QUEUED);
-        out.push_sql(" FOR UPDATE SKIP LOCKED)");
+impl<DB> QueryFragment<DB> for ClaimNext<'_>
+where
+    DB: Backend + HasSqlType<Text>,
+    str: ToSql<Text, DB>,
+    DbNow: QueryFragment<DB>,
+    SkipLocked: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE pricing_sync_jobs SET state = 'in_progress', worker = ");
+        out.push_bind_param::<Text, str>(self.worker)?;
+        out.push_sql(", attempt = attempt + 1, started_at = ");
+        DbNow.walk_ast(out.reborrow())?;
+        out.push_sql(", heartbeat_at = ");
+        DbNow.walk_ast(out.reborrow())?;
+        out.push_sql(
+            " WHERE id = (SELECT id FROM pricing_sync_jobs WHERE state = 'queued' \
+             ORDER BY created_at, id LIMIT 1",
+        );
+        SkipLocked.walk_ast(out.reborrow())?;
+        out.push_sql(") RETURNING *");
         Ok(())
     }
 }
 
-impl QueryFragment<Sqlite> for OldestQueued {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        out.push_sql(OLDEST_QUEUED);
-        out.push_sql(")");
+/// ` FOR UPDATE SKIP LOCKED` on PostgreSQL; nothing on SQLite.
+#[derive(Debug, Clone, Copy)]
+struct SkipLocked;
+
+impl QueryFragment<Pg> for SkipLocked {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(" FOR UPDATE SKIP LOCKED");
+        Ok(())
+    }
+}
+
+impl QueryFragment<Sqlite> for SkipLocked {
+    fn walk_ast<'b>(&'b self, _: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         Ok(())
     }
 }
