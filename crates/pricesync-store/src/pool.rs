@@ -111,11 +111,8 @@ where
     AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
 {
     let mut object = pool.get().await.map_err(|e| match e {
-        deadpool::managed::PoolError::Backend(inner) => StoreError::Connect(inner.to_string()),
-        deadpool::managed::PoolError::Timeout(kind) => StoreError::Pool(format!(
-            "timed out waiting for a connection ({kind:?}); the pool may be exhausted or the database unreachable"
-        )),
-        other => StoreError::Pool(other.to_string()),
+        deadpool::managed::PoolError::Backend(inner) => StoreError::Connect(Box::new(inner)),
+        other => StoreError::Pool(Box::new(other)),
     })?;
     object.suspect = true;
     Ok(InUse { object })

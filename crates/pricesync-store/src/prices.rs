@@ -243,7 +243,7 @@ impl<'a> WriteRows<'a> {
     ) -> StoreResult<Self> {
         let id_of = |model: &ModelId| {
             ids.get(model.as_str()).copied().ok_or_else(|| {
-                StoreError::Corrupt(format!(
+                StoreError::corrupt(format!(
                     "model {model} of {provider} was loaded but is no longer stored; was it deleted during the sync?"
                 ))
             })
@@ -354,9 +354,9 @@ pub(crate) fn stored_offering(
     prices: Vec<PriceColumns>,
 ) -> StoreResult<StoredOffering> {
     let (model_id, display_name, kind, status, source, context_length) = model;
-    let corrupt =
-        |what: String| StoreError::Corrupt(format!("model {provider}/{model_id}: {what}"));
-    let id = ModelId::parse(&model_id).map_err(|e| corrupt(e.to_string()))?;
+    let what = format!("model {provider}/{model_id}");
+    let corrupt = |problem: String| StoreError::corrupt(format!("{what}: {problem}"));
+    let id = ModelId::parse(&model_id).map_err(|e| StoreError::corrupt_because(&what, e))?;
     let kind: PricingKind = kind.parse().map_err(corrupt)?;
     let status: ModelStatus = status.parse().map_err(corrupt)?;
     let source: PriceSource = source.parse().map_err(corrupt)?;
@@ -367,12 +367,13 @@ pub(crate) fn stored_offering(
                 meter: meter.parse::<Meter>().map_err(corrupt)?,
                 min_prompt_tokens: u64::try_from(min_prompt_tokens)
                     .map_err(|_| corrupt(format!("negative band {min_prompt_tokens}")))?,
-                usd_per_unit: UsdPerUnit::new(usd.0).map_err(|e| corrupt(e.to_string()))?,
+                usd_per_unit: UsdPerUnit::new(usd.0)
+                    .map_err(|e| StoreError::corrupt_because(&what, e))?,
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
     let offering = ModelOffering::from_parts(id, kind, components)
-        .map_err(|e| corrupt(e.to_string()))?
+        .map_err(|e| StoreError::corrupt_because(&what, e))?
         .with_display_name(display_name)
         .with_context_length(context_length.and_then(|n| u64::try_from(n).ok()))
         .with_source(source);

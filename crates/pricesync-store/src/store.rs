@@ -101,7 +101,7 @@ where
         .recycle_timeout(Some(config.recycle_timeout))
         .runtime(deadpool::Runtime::Tokio1)
         .build()
-        .map_err(|e| StoreError::Connect(e.to_string()))
+        .map_err(|e| StoreError::Connect(Box::new(e)))
 }
 
 fn sqlite_pragmas(config: &PoolConfig) -> String {
@@ -138,11 +138,9 @@ impl Store {
             }
             DatabaseUrl::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        StoreError::Connect(format!(
-                            "cannot create the directory {} for the SQLite database: {e}",
-                            dir.display()
-                        ))
+                    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                        dir: dir.to_owned(),
+                        source,
                     })?;
                 }
                 let path = path_text(path)?;
@@ -269,7 +267,7 @@ impl Store {
         };
         let mut conn = AsyncPgConnection::establish(url)
             .await
-            .map_err(|e| StoreError::Connect(e.to_string()))?;
+            .map_err(|e| StoreError::Connect(Box::new(e)))?;
         conn.batch_execute(&format!("LISTEN {JOBS_CHANNEL}"))
             .await?;
         Ok(Some(tokio::spawn(async move {
@@ -302,18 +300,18 @@ impl Store {
             DatabaseUrl::Postgres(text) => {
                 let mut conn =
                     <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&text)
-                        .map_err(|e| StoreError::Connect(e.to_string()))?;
-                task(Harness::Postgres(&mut conn)).map_err(|e| StoreError::Migration(e.to_string()))
+                        .map_err(|e| StoreError::Connect(Box::new(e)))?;
+                task(Harness::Postgres(&mut conn)).map_err(StoreError::Migration)
             }
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path_text(&path)?)
-                    .map_err(|e| StoreError::Connect(e.to_string()))?;
+                    .map_err(|e| StoreError::Connect(Box::new(e)))?;
                 diesel::connection::SimpleConnection::batch_execute(&mut conn, busy)?;
-                task(Harness::Sqlite(&mut conn)).map_err(|e| StoreError::Migration(e.to_string()))
+                task(Harness::Sqlite(&mut conn)).map_err(StoreError::Migration)
             }
         })
         .await
-        .map_err(|e| StoreError::Migration(format!("the migration task stopped: {e}")))?
+        .map_err(|e| StoreError::Migration(Box::new(e)))?
     }
 
     /// The pool's state (PostgreSQL pool, or SQLite's readers and writer
@@ -351,8 +349,7 @@ impl Store {
 
 fn versions<DB: diesel::backend::Backend>(source: &EmbeddedMigrations) -> StoreResult<Vec<String>> {
     use diesel::migration::MigrationSource;
-    let migrations = MigrationSource::<DB>::migrations(source)
-        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    let migrations = MigrationSource::<DB>::migrations(source).map_err(StoreError::Migration)?;
     Ok(migrations
         .iter()
         .map(|m| m.name().version().to_string())

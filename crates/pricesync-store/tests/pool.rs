@@ -85,6 +85,45 @@ async fn enqueue_notify_and_claim_stay_prepared() {
     );
 }
 
+/// Schemas that crashed runs left behind are dropped once they are an hour
+/// old; younger ones (a run in progress) stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftover_test_schemas_are_swept() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let random = uuid::Uuid::new_v4().simple();
+    let old = format!("pricesync_test_{}_{random}", now - 7200);
+    let young = format!("pricesync_test_{}_{random}", now - 60);
+    for schema in [&old, &young] {
+        db.store
+            .raw_batch_for_tests(&format!("CREATE SCHEMA {schema}"))
+            .await
+            .expect("create");
+    }
+    db.sweep_leftover_schemas().await;
+    // CREATE SCHEMA succeeds only for a name that no longer exists.
+    db.store
+        .raw_batch_for_tests(&format!("CREATE SCHEMA {old}"))
+        .await
+        .expect("the old schema was dropped");
+    assert!(
+        db.store
+            .raw_batch_for_tests(&format!("CREATE SCHEMA {young}"))
+            .await
+            .is_err(),
+        "the young schema stays"
+    );
+    db.store
+        .raw_batch_for_tests(&format!("DROP SCHEMA {old}; DROP SCHEMA {young}"))
+        .await
+        .expect("clean up");
+}
+
 /// A query that fails leaves a connection that still answers (verified, on
 /// both backends).
 async fn the_store_answers_after_a_failed_query(store: Store) {

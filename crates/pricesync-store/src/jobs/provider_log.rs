@@ -81,7 +81,7 @@ impl TryFrom<LogRow> for ProviderLog {
                 .status
                 .parse()
                 .map_err(|e: pricesync_domain::ParseStateError| {
-                    StoreError::Corrupt(e.to_string())
+                    StoreError::corrupt_because(format!("log of {}: status", row.provider), e)
                 })?,
             provider: row.provider,
             models_fetched: count(row.models_fetched),

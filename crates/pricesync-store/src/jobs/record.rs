@@ -119,19 +119,21 @@ impl TryFrom<JobRow> for JobRecord {
     type Error = StoreError;
 
     fn try_from(row: JobRow) -> Result<Self, StoreError> {
-        let corrupt = |what: String| StoreError::Corrupt(format!("job {}: {what}", row.id.0));
+        let id = row.id.0;
+        let corrupt = |what: &str| StoreError::corrupt(format!("job {id}: {what}"));
         Ok(Self {
             id: row.id.0,
             state: row
                 .state
                 .parse()
-                .map_err(|e: pricesync_domain::ParseStateError| corrupt(e.to_string()))?,
+                .map_err(|e: pricesync_domain::ParseStateError| {
+                    StoreError::corrupt_because(format!("job {id}: state"), e)
+                })?,
             providers: row.providers.split(',').map(str::to_owned).collect(),
             dry_run: row.dry_run,
             triggered_by: row.triggered_by,
-            attempt: u32::try_from(row.attempt).map_err(|_| corrupt("negative attempt".into()))?,
-            max_attempts: u32::try_from(row.max_attempts)
-                .map_err(|_| corrupt("negative max".into()))?,
+            attempt: u32::try_from(row.attempt).map_err(|_| corrupt("negative attempt"))?,
+            max_attempts: u32::try_from(row.max_attempts).map_err(|_| corrupt("negative max"))?,
             worker: row.worker,
             cancel_requested: row.cancel_requested,
             created_at: row.created_at.0,
