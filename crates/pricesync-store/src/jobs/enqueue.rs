@@ -171,6 +171,16 @@ macro_rules! insert_queued {
 }
 pub(crate) use insert_queued;
 
+/// The names of a job's providers; a job needs at least one.
+fn provider_names(job: &NewJob) -> StoreResult<Vec<&str>> {
+    if job.providers.is_empty() {
+        return Err(StoreError::InvalidArgument(
+            "a job needs at least one provider".into(),
+        ));
+    }
+    Ok(job.providers.iter().map(ProviderId::as_str).collect())
+}
+
 /// How often an enqueue that finds its blocker gone (finished between the
 /// insert and the read) tries again before giving up with
 /// [`StoreError::Contended`].
@@ -187,8 +197,7 @@ impl Store {
         // burst) it answers without taking the single SQLite writer or a
         // write transaction. The insert stays the authority: this read can
         // only turn a request away early, never let a second job in.
-        let names: Vec<&str> = job.providers.iter().map(ProviderId::as_str).collect();
-        if let Some(busy) = self.active_job_with_lease(&names).await? {
+        if let Some(busy) = self.active_job_with_lease(&provider_names(job)?).await? {
             return Ok(busy.into());
         }
         self.insert_job(job).await
@@ -197,12 +206,7 @@ impl Store {
     /// The transactional half of [`Store::enqueue_job`]: the insert, and on
     /// refusal the read of what is in the way.
     pub(crate) async fn insert_job(&self, job: &NewJob) -> StoreResult<EnqueueOutcome> {
-        if job.providers.is_empty() {
-            return Err(StoreError::InvalidArgument(
-                "a job needs at least one provider".into(),
-            ));
-        }
-        let names: Vec<&str> = job.providers.iter().map(ProviderId::as_str).collect();
+        let names = provider_names(job)?;
         for _ in 0..ENQUEUE_ATTEMPTS {
             let new = QueuedJob::new(job);
             let result: Result<JobRow, EnqueueAbort> = on_conn!(self, writer, |conn| {
