@@ -58,12 +58,32 @@ impl From<BusyProvider> for EnqueueOutcome {
 
 /// Why an enqueue transaction rolled back.
 pub(crate) enum EnqueueAbort {
+    /// The database failed.
     Store(StoreError),
+    /// The database refused the job.
+    Refused(Refusal),
+}
+
+/// Why the database refused a job.
+pub(crate) enum Refusal {
     /// One of the job's providers is covered by another queued or running
     /// job.
     Busy,
     /// The schedule slot already has its job.
     SlotTaken,
+}
+
+impl EnqueueAbort {
+    /// Separates a refusal, an answer, from a failure. Used inside
+    /// `on_conn!` with `?`, so that a connection that saw a failure is
+    /// verified before its next use.
+    pub(crate) fn settle<T>(result: Result<T, EnqueueAbort>) -> StoreResult<Result<T, Refusal>> {
+        match result {
+            Ok(value) => Ok(Ok(value)),
+            Err(EnqueueAbort::Refused(refusal)) => Ok(Err(refusal)),
+            Err(EnqueueAbort::Store(e)) => Err(e),
+        }
+    }
 }
 
 impl From<diesel::result::Error> for EnqueueAbort {
@@ -148,7 +168,9 @@ macro_rules! insert_queued {
                     .get_result($conn)
                     .await
                     .optional()?;
-            let row = row.ok_or($crate::jobs::EnqueueAbort::SlotTaken)?;
+            let row = row.ok_or($crate::jobs::EnqueueAbort::Refused(
+                $crate::jobs::Refusal::SlotTaken,
+            ))?;
             for provider in job.providers() {
                 let claimed =
                     diesel::insert_into($crate::schema::pricing_sync_active_providers::table)
@@ -160,7 +182,9 @@ macro_rules! insert_queued {
                         .execute($conn)
                         .await?;
                 if claimed != 1 {
-                    return Err($crate::jobs::EnqueueAbort::Busy);
+                    return Err($crate::jobs::EnqueueAbort::Refused(
+                        $crate::jobs::Refusal::Busy,
+                    ));
                 }
             }
             $crate::store::NotifyJobs::notify_new_job($conn).await?;
@@ -209,15 +233,16 @@ impl Store {
         let names = provider_names(job)?;
         for _ in 0..ENQUEUE_ATTEMPTS {
             let new = QueuedJob::new(job);
-            let result: Result<JobRow, EnqueueAbort> = on_conn!(self, writer, |conn| {
-                conn.transaction(async |conn| insert_queued!(conn, &new))
-                    .await
+            let result: Result<JobRow, Refusal> = on_conn!(self, writer, |conn| {
+                EnqueueAbort::settle(
+                    conn.transaction(async |conn| insert_queued!(conn, &new))
+                        .await,
+                )?
             });
             match result {
                 Ok(row) => return Ok(EnqueueOutcome::Enqueued(JobRecord::try_from(row)?)),
-                Err(EnqueueAbort::Store(e)) => return Err(e),
-                Err(EnqueueAbort::SlotTaken) => return Ok(EnqueueOutcome::SlotTaken),
-                Err(EnqueueAbort::Busy) => {
+                Err(Refusal::SlotTaken) => return Ok(EnqueueOutcome::SlotTaken),
+                Err(Refusal::Busy) => {
                     if let Some(busy) = self.active_job_with_lease(&names).await? {
                         return Ok(busy.into());
                     }
