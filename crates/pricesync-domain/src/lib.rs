@@ -22,6 +22,7 @@ mod offering;
 mod price;
 mod units;
 mod validation;
+mod window;
 
 pub use diff::{
     apply_diff, component_diff, diff_price_lists, ComponentChange, ModelChange, PriceDiff,
@@ -38,6 +39,7 @@ pub use validation::{
     validate_offering, validate_price_list, MagnitudeBounds, RawOffering, RawPricing, SkipReason,
     SkippedModel, ValidatedList, ValidationPolicy,
 };
+pub use window::{minute_of_day, TimeWindow, WindowError, MINUTES_PER_DAY};
 
 /// Re-exported so users of the domain name the same decimal type.
 pub use rust_decimal::Decimal;
