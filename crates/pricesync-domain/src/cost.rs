@@ -25,7 +25,8 @@
 //!   whole request: each meter is billed at its highest band below the
 //!   prompt size.
 //! - **Window**: within a meter and band, a component whose UTC window holds
-//!   the time of day of `at` applies; otherwise the one without a window.
+//!   the weekday and time of day of `at` applies; otherwise the one without
+//!   a window.
 //! - **Parts without a price of their own**: reasoning tokens are output
 //!   tokens and image tokens are input tokens, so a model that does not price
 //!   them apart bills them at the output / input price (the breakdown says
@@ -279,9 +280,9 @@ pub fn cost(
         }
         other => return Err(fail(CostErrorKind::NotMetered(other))),
     }
-    let minute = crate::minute_of_day(at);
+    let (day, minute) = crate::day_and_minute(at);
     let prompt = usage.input_tokens;
-    let find = |meter: Meter| find_price(&card.components, meter, prompt, minute);
+    let find = |meter: Meter| find_price(&card.components, meter, prompt, day, minute);
     let mut lines = Vec::with_capacity(8);
     let mut total = Decimal::ZERO;
     let mut bill =
@@ -395,12 +396,13 @@ fn check_usage(u: &Usage) -> Result<[(Meter, u64); 14], CostErrorKind> {
 }
 
 /// The component that prices `meter` for a prompt of `prompt` tokens at
-/// `minute` of the day: the highest band below the prompt size, and in it
-/// the window holding `minute`, else the any-time price.
+/// `minute` of weekday `day`: the highest band below the prompt size, and in
+/// it the window holding that minute, else the any-time price.
 fn find_price(
     components: &[CardComponent],
     meter: Meter,
     prompt: u64,
+    day: u8,
     minute: u16,
 ) -> Option<&CardComponent> {
     let band = components
@@ -416,7 +418,7 @@ fn find_price(
             continue;
         }
         match p.window {
-            Some(window) if window.contains_minute(minute) => return Some(c),
+            Some(window) if window.contains_minute(day, minute) => return Some(c),
             Some(_) => {}
             None => any_time = Some(c),
         }

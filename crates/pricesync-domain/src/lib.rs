@@ -45,7 +45,7 @@ pub use validation::{
     validate_offering, validate_price_list, MagnitudeBounds, RawOffering, RawPricing, SkipReason,
     SkippedModel, ValidatedList, ValidationPolicy,
 };
-pub use window::{minute_of_day, TimeWindow, WindowError, MINUTES_PER_DAY};
+pub use window::{day_and_minute, TimeWindow, WindowError, MINUTES_PER_DAY};
 
 /// Re-exported so users of the domain name the same decimal type.
 pub use rust_decimal::Decimal;

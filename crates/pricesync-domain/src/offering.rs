@@ -136,7 +136,7 @@ impl FromStr for ModelStatus {
 
 /// Time-of-day prices must say which price applies at every minute: the
 /// windows of one meter and band may not overlap, and without a price for
-/// any time they must cover the whole day. `components` is sorted by key,
+/// any time they must cover the whole week. `components` is sorted by key,
 /// so one meter and band's components are adjacent, the any-time one first.
 fn check_windows(components: &[PriceComponent]) -> Result<(), OfferingError> {
     for group in
@@ -155,11 +155,8 @@ fn check_windows(components: &[PriceComponent]) -> Result<(), OfferingError> {
             }
         }
         let any_time = group.iter().any(|c| c.window.is_none());
-        let covered: u32 = windowed
-            .iter()
-            .map(|(_, w)| u32::from(w.len_minutes()))
-            .sum();
-        if !any_time && covered < u32::from(crate::MINUTES_PER_DAY) {
+        let windows: Vec<crate::TimeWindow> = windowed.iter().map(|(_, w)| *w).collect();
+        if !any_time && !crate::TimeWindow::cover_the_week(&windows) {
             let key = group[0].key();
             return Err(OfferingError::UncoveredTime(ComponentKey {
                 window: None,

@@ -203,11 +203,11 @@ impl FromStr for Meter {
 pub struct ComponentKey {
     /// What is charged.
     pub meter: Meter,
-    /// The band starts at this prompt size (0 = the base price). Above it the
-    /// *whole request* is billed at this band's price.
+    /// The band applies to prompts of *more than* this many tokens (0 = the
+    /// base price); then the *whole request* is billed at the band's prices.
     pub min_prompt_tokens: u64,
-    /// The UTC time of day when the price applies; `None`: whenever no
-    /// window of the same meter and band applies.
+    /// The UTC time of day (and weekdays) when the price applies; `None`:
+    /// whenever no window of the same meter and band applies.
     pub window: Option<TimeWindow>,
 }
 
@@ -254,7 +254,8 @@ impl fmt::Display for ComponentKey {
 pub struct PriceComponent {
     /// What is charged.
     pub meter: Meter,
-    /// The band starts at this prompt size (0 = the base price).
+    /// The band applies to prompts of more than this many tokens (0 = the
+    /// base price).
     #[serde(default)]
     pub min_prompt_tokens: u64,
     /// The UTC time-of-day window of a time-of-day price.

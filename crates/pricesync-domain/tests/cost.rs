@@ -422,3 +422,30 @@ fn the_breakdown_says_since_when_each_price_applies() {
         [(Meter::InputTokens, SINCE), (Meter::OutputTokens, changed)]
     );
 }
+
+#[test]
+fn weekday_windows_follow_the_utc_weekday_of_the_instant() {
+    let weekend = TimeWindow::whole_day()
+        .on_days(&["saturday", "sunday"])
+        .expect("valid");
+    let weekdays = TimeWindow::whole_day()
+        .on_days(&["monday", "tuesday", "wednesday", "thursday", "friday"])
+        .expect("valid");
+    let c = card(vec![
+        component(
+            ComponentKey::base(Meter::InputTokens).in_window(weekend),
+            "0.000001",
+        ),
+        component(
+            ComponentKey::base(Meter::InputTokens).in_window(weekdays),
+            "0.000002",
+        ),
+        base(Meter::OutputTokens, "0.000002"),
+    ]);
+    let at = |t: OffsetDateTime| total(&c, Usage::tokens(1_000_000, 0), t);
+    // 2026-12-04 is a Friday, 2026-12-05 a Saturday.
+    assert_eq!(at(datetime!(2026-12-04 23:59:59 UTC)), dec("2"));
+    assert_eq!(at(datetime!(2026-12-05 00:00:00 UTC)), dec("1"));
+    // Saturday 00:30 in UTC is Friday 23:30 at -01:00: the UTC day counts.
+    assert_eq!(at(datetime!(2026-12-04 23:30:00 -01:00)), dec("1"));
+}
