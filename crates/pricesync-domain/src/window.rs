@@ -44,6 +44,9 @@ pub enum WindowError {
     /// The window names no weekday.
     #[error("the window names no weekday")]
     NoDays,
+    /// A stored window's text is not [`TimeWindow::code`]'s form.
+    #[error("{0:?} is not a stored time window (HH:MM-HH:MM[@mon,tue,...])")]
+    BadCode(String),
 }
 
 /// A UTC time-of-day window, `[start, end)` in minutes since midnight,
@@ -224,6 +227,46 @@ impl TimeWindow {
     }
 }
 
+impl TimeWindow {
+    /// A compact text form, one per window, for storage: `10:00-01:00`, or
+    /// `00:00-24:00@sat,sun` when restricted to weekdays. Read back with
+    /// [`TimeWindow::from_code`].
+    pub fn code(self) -> String {
+        let mut code = format!("{}-{}", hhmm(self.start_minute), hhmm(self.end_minute));
+        if !self.every_day() {
+            let days: Vec<&str> = self.day_names().map(|d| &d[..3]).collect();
+            code.push('@');
+            code.push_str(&days.join(","));
+        }
+        code
+    }
+
+    /// Reads [`TimeWindow::code`]'s form.
+    pub fn from_code(code: &str) -> Result<Self, WindowError> {
+        let bad = || WindowError::BadCode(code.to_owned());
+        let (times, days) = match code.split_once('@') {
+            Some((times, days)) => (times, Some(days)),
+            None => (code, None),
+        };
+        let (start, end) = times.split_once('-').ok_or_else(bad)?;
+        let start = parse_hhmm_text(start).ok_or_else(bad)?;
+        let end = parse_hhmm_text(end).ok_or_else(bad)?;
+        let window = Self::from_minutes(start, end)?;
+        let Some(days) = days else {
+            return Ok(window);
+        };
+        let mut mask = 0u8;
+        for short in days.split(',') {
+            let index = DAY_NAMES
+                .iter()
+                .position(|d| short.len() == 3 && d.starts_with(short))
+                .ok_or_else(bad)?;
+            mask |= 1 << index;
+        }
+        window.with_day_mask(mask)
+    }
+}
+
 /// The UTC weekday index (0 Monday … 6 Sunday) and minute of the day of `at`.
 pub fn day_and_minute(at: OffsetDateTime) -> (u8, u16) {
     let utc = at.to_offset(time::UtcOffset::UTC);
@@ -394,6 +437,37 @@ mod tests {
             Err(WindowError::BadDay("someday".into()))
         );
         assert_eq!(w(0, 100).on_days::<&str>(&[]), Err(WindowError::NoDays));
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        let windows = [
+            w(1000, 100),
+            w(0, 0),
+            w(2200, 0),
+            w(130, 945).on_days(&["sunday", "monday"]).expect("valid"),
+        ];
+        for window in windows {
+            assert_eq!(TimeWindow::from_code(&window.code()), Ok(window));
+        }
+        assert_eq!(w(1000, 100).code(), "10:00-01:00");
+        assert_eq!(
+            w(0, 0)
+                .on_days(&["saturday", "sunday"])
+                .expect("valid")
+                .code(),
+            "00:00-24:00@sat,sun"
+        );
+        for bad in [
+            "",
+            "10:00",
+            "10:00-",
+            "1000-0100",
+            "10:00-01:00@",
+            "10:00-01:00@xyz",
+        ] {
+            assert!(TimeWindow::from_code(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
