@@ -223,13 +223,7 @@ fn push_band(
                 .ok_or_else(|| format!("{meter} price {usd} with discount {discount} overflows"))?
                 .normalize()
         };
-        components.push((
-            ComponentKey {
-                meter: *meter,
-                min_prompt_tokens: start,
-            },
-            usd,
-        ));
+        components.push((ComponentKey::band(*meter, start), usd));
     }
     Ok(())
 }

@@ -57,13 +57,8 @@ impl Components {
             .unit
             .to_usd_per_unit(value)
             .map_err(|e| format!("{meter}: {e}"))?;
-        self.parts.push((
-            ComponentKey {
-                meter,
-                min_prompt_tokens,
-            },
-            usd,
-        ));
+        self.parts
+            .push((ComponentKey::band(meter, min_prompt_tokens), usd));
         Ok(())
     }
 

@@ -163,10 +163,7 @@ pub fn offering<'a>(list: &'a ValidatedList, id: &str) -> &'a ModelOffering {
 /// The exact USD-per-unit price of `id`'s `meter` in the band starting at
 /// `band` prompt tokens.
 pub fn price(list: &ValidatedList, id: &str, meter: Meter, band: u64) -> String {
-    let key = ComponentKey {
-        meter,
-        min_prompt_tokens: band,
-    };
+    let key = ComponentKey::band(meter, band);
     offering(list, id)
         .component(key)
         .unwrap_or_else(|| panic!("{id} has no {meter} price from {band} tokens"))
