@@ -263,7 +263,7 @@ pub fn entries(provider: &str, key: &str) -> Vec<Value> {
 }
 
 /// A mock provider that pages `entries` as asked by the query (`page` from
-/// 1, or `offset`; and `limit`), serving at most `cap` entries a page and
+/// 1, or `offset`; and `limit` or `per_page`), serving at most `cap` entries a page and
 /// stating the total when `total` is set: `{key: [...], "total": n}`.
 pub struct PagedList {
     /// The whole listing.
@@ -285,6 +285,7 @@ impl Respond for PagedList {
             .collect();
         let size = query
             .get("limit")
+            .or_else(|| query.get("per_page"))
             .copied()
             .unwrap_or(usize::MAX)
             .min(self.cap);
