@@ -21,6 +21,7 @@ bench:
     cargo bench -p pricesync --bench http_load
     cargo bench -p pricesync-providers --bench parse_lists
     cargo bench -p pricesync-engine --bench sync
+    cargo bench -p pricesync-domain --bench cost
 
 # Formatting and lints, as CI checks them.
 lint:

@@ -250,10 +250,7 @@ mod tests {
             context_length: None,
             source: PriceSource::Api,
             pricing: RawPricing::Metered(vec![(
-                ComponentKey {
-                    meter: Meter::InputTokens,
-                    min_prompt_tokens: 0,
-                },
+                ComponentKey::base(Meter::InputTokens),
                 crate::parse_decimal(input).expect("test literal"),
             )]),
         }

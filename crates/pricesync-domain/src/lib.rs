@@ -10,11 +10,14 @@
 //!   mix-ups ([`ValidationPolicy`], [`SkipReason`]);
 //! - the diff of a stored list against a fetched one ([`diff_price_lists`]),
 //!   with the shrink guard that refuses mass removals;
+//! - UTC time-of-day windows of a price ([`TimeWindow`]);
+//! - what a request cost, exactly, at the time it ran ([`cost`]);
 //! - the states of a sync job ([`JobState`]).
 //!
 //! Every constructor that takes outside data returns a `Result`; nothing in
 //! this crate panics on bad input.
 
+mod cost;
 mod diff;
 mod ids;
 mod job;
@@ -22,7 +25,11 @@ mod offering;
 mod price;
 mod units;
 mod validation;
+mod window;
 
+pub use cost::{
+    cost, CardComponent, CostBreakdown, CostError, CostErrorKind, CostLine, PriceCard, Usage,
+};
 pub use diff::{
     apply_diff, component_diff, diff_price_lists, ComponentChange, ModelChange, PriceDiff,
     ShrinkGuard, SuppressedRemoval,
@@ -38,6 +45,7 @@ pub use validation::{
     validate_offering, validate_price_list, MagnitudeBounds, RawOffering, RawPricing, SkipReason,
     SkippedModel, ValidatedList, ValidationPolicy,
 };
+pub use window::{day_and_minute, TimeWindow, WindowError, MINUTES_PER_DAY};
 
 /// Re-exported so users of the domain name the same decimal type.
 pub use rust_decimal::Decimal;

@@ -134,12 +134,51 @@ impl FromStr for ModelStatus {
     }
 }
 
+/// Time-of-day prices must say which price applies at every minute: the
+/// windows of one meter and band may not overlap, and without a price for
+/// any time they must cover the whole week. `components` is sorted by key,
+/// so one meter and band's components are adjacent, the any-time one first.
+fn check_windows(components: &[PriceComponent]) -> Result<(), OfferingError> {
+    for group in
+        components.chunk_by(|a, b| (a.meter, a.min_prompt_tokens) == (b.meter, b.min_prompt_tokens))
+    {
+        let windowed: Vec<(ComponentKey, crate::TimeWindow)> = group
+            .iter()
+            .filter_map(|c| c.window.map(|w| (c.key(), w)))
+            .collect();
+        if windowed.is_empty() {
+            continue;
+        }
+        for (i, (key_a, a)) in windowed.iter().enumerate() {
+            if let Some((key_b, _)) = windowed[i + 1..].iter().find(|(_, b)| a.overlaps(*b)) {
+                return Err(OfferingError::OverlappingWindows(*key_a, *key_b));
+            }
+        }
+        let any_time = group.iter().any(|c| c.window.is_none());
+        let windows: Vec<crate::TimeWindow> = windowed.iter().map(|(_, w)| *w).collect();
+        if !any_time && !crate::TimeWindow::cover_the_week(&windows) {
+            let key = group[0].key();
+            return Err(OfferingError::UncoveredTime(ComponentKey {
+                window: None,
+                ..key
+            }));
+        }
+    }
+    Ok(())
+}
+
 /// The display name as stored, or `None` when it is not acceptable text
 /// (see [`ModelOffering::with_display_name`]).
 fn clean_display_name(name: String) -> Option<String> {
     let spaced: String = name
         .chars()
-        .map(|c| if matches!(c, '\t' | '\n' | '\r') { ' ' } else { c })
+        .map(|c| {
+            if matches!(c, '\t' | '\n' | '\r') {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     let trimmed = spaced.trim();
     let acceptable = !trimmed.is_empty()
@@ -154,9 +193,16 @@ pub enum OfferingError {
     /// A metered model needs at least one price component.
     #[error("a metered model needs at least one price component")]
     NoComponents,
-    /// Two components share a meter and band.
-    #[error("two prices for {} from {} prompt tokens", .0.meter, .0.min_prompt_tokens)]
+    /// Two components share a meter, band and window.
+    #[error("two prices for {0}")]
     DuplicateComponent(ComponentKey),
+    /// Two time-of-day windows of one meter and band overlap.
+    #[error("time-of-day prices overlap: {0} and {1}")]
+    OverlappingWindows(ComponentKey, ComponentKey),
+    /// Time-of-day windows leave part of the day without a price, and no
+    /// price applies at any time.
+    #[error("the time-of-day prices of {0} leave part of the day without a price")]
+    UncoveredTime(ComponentKey),
     /// Only metered and free models carry components.
     #[error("a {0} model carries no price components")]
     KindWithoutComponents(PricingKind),
@@ -196,6 +242,7 @@ impl ModelOffering {
         if let Some(pair) = components.windows(2).find(|w| w[0].key() == w[1].key()) {
             return Err(OfferingError::DuplicateComponent(pair[0].key()));
         }
+        check_windows(&components)?;
         let pricing_kind = if components.iter().all(|c| c.usd_per_unit.is_zero()) {
             PricingKind::Free
         } else {
@@ -337,7 +384,10 @@ mod tests {
         assert_eq!(named("Claude\0 Sonnet"), None);
         assert_eq!(named("bell\u{7}"), None);
         assert_eq!(named("   "), None);
-        assert_eq!(named(&"x".repeat(ModelOffering::MAX_DISPLAY_NAME_LEN + 1)), None);
+        assert_eq!(
+            named(&"x".repeat(ModelOffering::MAX_DISPLAY_NAME_LEN + 1)),
+            None
+        );
         assert_eq!(
             named(&"x".repeat(ModelOffering::MAX_DISPLAY_NAME_LEN)).map(|n| n.len()),
             Some(ModelOffering::MAX_DISPLAY_NAME_LEN)
@@ -410,10 +460,7 @@ mod tests {
             vec![band, price(Meter::InputTokens, "0.000003")],
         )
         .expect("valid");
-        let key = ComponentKey {
-            meter: Meter::InputTokens,
-            min_prompt_tokens: 200_000,
-        };
+        let key = ComponentKey::band(Meter::InputTokens, 200_000);
         assert_eq!(
             offering.component(key).map(|c| c.usd_per_unit),
             Some(band.usd_per_unit)

@@ -6,6 +6,8 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::TimeWindow;
+
 /// Why a price value was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PriceError {
@@ -111,17 +113,23 @@ pub enum Meter {
     InputAudioTokens,
     /// Image input tokens.
     InputImageTokens,
+    /// Audio input tokens read from the provider's cache.
+    CacheReadAudioTokens,
+    /// Audio output tokens.
+    OutputAudioTokens,
     /// One request, whatever its size.
     Request,
     /// One input image.
     Image,
     /// One web search.
     WebSearch,
+    /// One generated (output) image.
+    OutputImage,
 }
 
 impl Meter {
     /// Every meter, in their canonical order.
-    pub const ALL: [Meter; 11] = [
+    pub const ALL: [Meter; 14] = [
         Meter::InputTokens,
         Meter::OutputTokens,
         Meter::CacheReadTokens,
@@ -130,9 +138,12 @@ impl Meter {
         Meter::ReasoningTokens,
         Meter::InputAudioTokens,
         Meter::InputImageTokens,
+        Meter::CacheReadAudioTokens,
+        Meter::OutputAudioTokens,
         Meter::Request,
         Meter::Image,
         Meter::WebSearch,
+        Meter::OutputImage,
     ];
 
     /// The name used in the API and the database.
@@ -146,16 +157,21 @@ impl Meter {
             Meter::ReasoningTokens => "reasoning_tokens",
             Meter::InputAudioTokens => "input_audio_tokens",
             Meter::InputImageTokens => "input_image_tokens",
+            Meter::CacheReadAudioTokens => "cache_read_audio_tokens",
+            Meter::OutputAudioTokens => "output_audio_tokens",
             Meter::Request => "request",
             Meter::Image => "image",
             Meter::WebSearch => "web_search",
+            Meter::OutputImage => "output_image",
         }
     }
 
     /// Whether the meter counts tokens or events.
     pub fn unit(self) -> MeterUnit {
         match self {
-            Meter::Request | Meter::Image | Meter::WebSearch => MeterUnit::Event,
+            Meter::Request | Meter::Image | Meter::WebSearch | Meter::OutputImage => {
+                MeterUnit::Event
+            }
             _ => MeterUnit::Token,
         }
     }
@@ -181,35 +197,87 @@ impl FromStr for Meter {
     }
 }
 
-/// Identifies one component of a model's price: the meter and the prompt
-/// size from which it applies.
+/// Identifies one component of a model's price: the meter, the prompt size
+/// from which it applies and, for a time-of-day price, its UTC window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ComponentKey {
     /// What is charged.
     pub meter: Meter,
-    /// The band starts at this prompt size (0 = the base price). Above it the
-    /// *whole request* is billed at this band's price.
+    /// The band applies to prompts of *more than* this many tokens (0 = the
+    /// base price); then the *whole request* is billed at the band's prices.
     pub min_prompt_tokens: u64,
+    /// The UTC time of day (and weekdays) when the price applies; `None`:
+    /// whenever no window of the same meter and band applies.
+    pub window: Option<TimeWindow>,
 }
 
-/// One price of a model: so many USD per unit of a meter, from a prompt size.
+impl ComponentKey {
+    /// The base price of a meter: from a prompt of 0 tokens, at any time.
+    pub fn base(meter: Meter) -> Self {
+        Self::band(meter, 0)
+    }
+
+    /// A long-context band of a meter, from `min_prompt_tokens`, at any time.
+    pub fn band(meter: Meter, min_prompt_tokens: u64) -> Self {
+        Self {
+            meter,
+            min_prompt_tokens,
+            window: None,
+        }
+    }
+
+    /// The same key, restricted to a UTC time-of-day window.
+    pub fn in_window(self, window: TimeWindow) -> Self {
+        Self {
+            window: Some(window),
+            ..self
+        }
+    }
+}
+
+impl fmt::Display for ComponentKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.meter.as_str())?;
+        if self.min_prompt_tokens > 0 {
+            write!(f, " above {} prompt tokens", self.min_prompt_tokens)?;
+        }
+        if let Some(window) = self.window {
+            write!(f, " at {window}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One price of a model: so many USD per unit of a meter, from a prompt
+/// size, at a time of day or at any time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PriceComponent {
     /// What is charged.
     pub meter: Meter,
-    /// The band starts at this prompt size (0 = the base price).
+    /// The band applies to prompts of more than this many tokens (0 = the
+    /// base price).
     #[serde(default)]
     pub min_prompt_tokens: u64,
+    /// The UTC time-of-day window of a time-of-day price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<TimeWindow>,
     /// The exact price of one unit.
     pub usd_per_unit: UsdPerUnit,
 }
 
 impl PriceComponent {
-    /// A base-band component (applies from a prompt of 0 tokens).
+    /// A base-band component (applies from a prompt of 0 tokens, at any
+    /// time).
     pub fn base(meter: Meter, usd_per_unit: UsdPerUnit) -> Self {
+        Self::new(ComponentKey::base(meter), usd_per_unit)
+    }
+
+    /// The component of `key` at `usd_per_unit`.
+    pub fn new(key: ComponentKey, usd_per_unit: UsdPerUnit) -> Self {
         Self {
-            meter,
-            min_prompt_tokens: 0,
+            meter: key.meter,
+            min_prompt_tokens: key.min_prompt_tokens,
+            window: key.window,
             usd_per_unit,
         }
     }
@@ -219,6 +287,7 @@ impl PriceComponent {
         ComponentKey {
             meter: self.meter,
             min_prompt_tokens: self.min_prompt_tokens,
+            window: self.window,
         }
     }
 }

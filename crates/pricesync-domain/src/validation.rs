@@ -121,8 +121,16 @@ pub enum SkipReason {
         /// The bound.
         max: Decimal,
     },
-    /// Two prices for the same meter and band.
+    /// Two prices for the same meter, band and window.
     DuplicateComponent(ComponentKey),
+    /// Two time-of-day windows of the same meter and band overlap: which
+    /// price applies in the overlap is unknown.
+    OverlappingWindows(ComponentKey, ComponentKey),
+    /// Time-of-day windows of a meter and band leave part of the day
+    /// without a price, and there is no price for the rest of the day.
+    UncoveredTime(ComponentKey),
+    /// A time-of-day window is not readable (reported by provider modules).
+    InvalidTimeWindow(String),
     /// A metered model without any price.
     NoPrices,
     /// The model appears more than once in the list with different data; no
@@ -144,6 +152,9 @@ impl SkipReason {
             SkipReason::BelowMinimum { .. } => "below_minimum",
             SkipReason::AboveMaximum { .. } => "above_maximum",
             SkipReason::DuplicateComponent(_) => "duplicate_component",
+            SkipReason::OverlappingWindows(..) => "overlapping_windows",
+            SkipReason::UncoveredTime(_) => "uncovered_time",
+            SkipReason::InvalidTimeWindow(_) => "invalid_time_window",
             SkipReason::NoPrices => "no_prices",
             SkipReason::ConflictingDuplicate => "conflicting_duplicate",
             SkipReason::Unparseable(_) => "unparseable",
@@ -152,36 +163,31 @@ impl SkipReason {
     }
 }
 
-fn describe(key: &ComponentKey) -> String {
-    if key.min_prompt_tokens == 0 {
-        key.meter.to_string()
-    } else {
-        format!(
-            "{} above {} prompt tokens",
-            key.meter, key.min_prompt_tokens
-        )
-    }
-}
-
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SkipReason::InvalidModelId(e) => write!(f, "invalid model id: {e}"),
             SkipReason::NegativePrice { key, value } => {
-                write!(f, "{} price {value} is negative", describe(key))
+                write!(f, "{key} price {value} is negative")
             }
             SkipReason::BelowMinimum { key, value, min } => write!(
                 f,
-                "{} price {value} USD is below {min} USD per unit: likely a unit error",
-                describe(key)
+                "{key} price {value} USD is below {min} USD per unit: likely a unit error"
             ),
             SkipReason::AboveMaximum { key, value, max } => write!(
                 f,
-                "{} price {value} USD is above {max} USD per unit: likely a unit error",
-                describe(key)
+                "{key} price {value} USD is above {max} USD per unit: likely a unit error"
             ),
-            SkipReason::DuplicateComponent(key) => {
-                write!(f, "two prices for {}", describe(key))
+            SkipReason::DuplicateComponent(key) => write!(f, "two prices for {key}"),
+            SkipReason::OverlappingWindows(a, b) => {
+                write!(f, "time-of-day prices overlap: {a} and {b}")
+            }
+            SkipReason::UncoveredTime(key) => write!(
+                f,
+                "the time-of-day prices of {key} leave part of the day without a price"
+            ),
+            SkipReason::InvalidTimeWindow(detail) => {
+                write!(f, "unreadable time-of-day window: {detail}")
             }
             SkipReason::NoPrices => f.write_str("metered model without any price"),
             SkipReason::ConflictingDuplicate => {
@@ -256,6 +262,8 @@ pub fn validate_offering(
             }
             ModelOffering::metered(model_id, components).map_err(|e| match e {
                 OfferingError::DuplicateComponent(key) => SkipReason::DuplicateComponent(key),
+                OfferingError::OverlappingWindows(a, b) => SkipReason::OverlappingWindows(a, b),
+                OfferingError::UncoveredTime(key) => SkipReason::UncoveredTime(key),
                 OfferingError::NoComponents | OfferingError::KindWithoutComponents(_) => {
                     SkipReason::NoPrices
                 }
@@ -298,11 +306,7 @@ fn validate_component(
             });
         }
     }
-    Ok(PriceComponent {
-        meter: key.meter,
-        min_prompt_tokens: key.min_prompt_tokens,
-        usd_per_unit,
-    })
+    Ok(PriceComponent::new(key, usd_per_unit))
 }
 
 /// Validates a provider's whole list. Identical duplicates are merged;
@@ -360,10 +364,7 @@ mod tests {
     }
 
     fn base(meter: Meter) -> ComponentKey {
-        ComponentKey {
-            meter,
-            min_prompt_tokens: 0,
-        }
+        ComponentKey::base(meter)
     }
 
     fn raw(id: &str, prices: &[(Meter, &str)]) -> RawOffering {
@@ -402,6 +403,92 @@ mod tests {
             .collect();
         assert_eq!(ids, ["a", "b"]);
         assert_eq!(list.offerings()[0].pricing_kind(), PricingKind::Free);
+    }
+
+    fn windowed(id: &str, prices: &[(ComponentKey, &str)]) -> RawOffering {
+        RawOffering {
+            pricing: RawPricing::Metered(prices.iter().map(|(k, p)| (*k, dec(p))).collect()),
+            ..raw(id, &[])
+        }
+    }
+
+    fn at(start: i64, end: i64) -> ComponentKey {
+        base(Meter::InputTokens).in_window(crate::TimeWindow::from_hhmm(start, end).expect("test"))
+    }
+
+    #[test]
+    fn time_of_day_prices_must_say_what_applies_at_every_minute() {
+        let policy = ValidationPolicy::default();
+        // Peak and off-peak cover the day: valid without an any-time price.
+        let day = validate_offering(
+            &windowed(
+                "m",
+                &[(at(1000, 100), "0.000002"), (at(100, 1000), "0.000001")],
+            ),
+            &policy,
+        )
+        .expect("windows covering the day");
+        assert_eq!(day.components().len(), 2);
+        // A peak window beside an any-time price: valid.
+        validate_offering(
+            &windowed(
+                "m",
+                &[
+                    (at(1000, 100), "0.000002"),
+                    (base(Meter::InputTokens), "0.000001"),
+                ],
+            ),
+            &policy,
+        )
+        .expect("window and any-time price");
+        // A peak window alone leaves 01:00-10:00 unpriced.
+        let gap = validate_offering(&windowed("m", &[(at(1000, 100), "0.000002")]), &policy);
+        assert_eq!(
+            gap,
+            Err(SkipReason::UncoveredTime(base(Meter::InputTokens)))
+        );
+        assert_eq!(gap.expect_err("skipped").code(), "uncovered_time");
+        // Overlapping windows: which price applies at 00:30 is unknown.
+        let overlap = validate_offering(
+            &windowed(
+                "m",
+                &[
+                    (at(1000, 100), "0.000002"),
+                    (at(0, 1000), "0.000001"),
+                    (base(Meter::InputTokens), "0.000001"),
+                ],
+            ),
+            &policy,
+        );
+        assert_eq!(
+            overlap.as_ref().map_err(SkipReason::code),
+            Err("overlapping_windows")
+        );
+        assert!(overlap
+            .expect_err("skipped")
+            .to_string()
+            .contains("input_tokens at 00:00-10:00 UTC"));
+        // Other meters and bands are checked apart: a window of the output
+        // price does not cover the input price.
+        let other_meter = validate_offering(
+            &windowed(
+                "m",
+                &[
+                    (at(1000, 100), "0.000002"),
+                    (at(100, 1000), "0.000001"),
+                    (
+                        base(Meter::OutputTokens)
+                            .in_window(crate::TimeWindow::from_hhmm(1000, 100).expect("test")),
+                        "0.000004",
+                    ),
+                ],
+            ),
+            &policy,
+        );
+        assert_eq!(
+            other_meter,
+            Err(SkipReason::UncoveredTime(base(Meter::OutputTokens)))
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use pricesync_domain::{
     apply_diff, diff_price_lists, validate_price_list, ComponentChange, ComponentKey, Decimal,
     Meter, ModelOffering, ModelStatus, PriceSource, RawOffering, RawPricing, ShrinkGuard,
-    StoredOffering, ValidatedList, ValidationPolicy,
+    StoredOffering, TimeWindow, ValidatedList, ValidationPolicy,
 };
 use proptest::prelude::*;
 
@@ -28,14 +28,30 @@ fn pricing() -> impl Strategy<Value = RawPricing> {
             Meter::CacheReadTokens,
         ]),
         prop::sample::select(vec![0u64, 200_000]),
+        prop::sample::select(vec![None, Some((600u16, 60u16)), Some((60, 600))]),
     )
-        .prop_map(|(meter, min_prompt_tokens)| ComponentKey {
-            meter,
-            min_prompt_tokens,
+        .prop_map(|(meter, min_prompt_tokens, window)| {
+            let key = ComponentKey::band(meter, min_prompt_tokens);
+            match window.map(|(start, end)| TimeWindow::from_minutes(start, end)) {
+                Some(Ok(window)) => key.in_window(window),
+                _ => key,
+            }
         });
     prop_oneof![
-        4 => prop::collection::btree_map(key, price(), 1..5)
-            .prop_map(|m| RawPricing::Metered(m.into_iter().collect())),
+        4 => prop::collection::btree_map(key, price(), 1..5).prop_map(|mut m| {
+            // A valid list: a meter and band with a time-of-day price also
+            // has a price for the rest of the day.
+            let windowed: Vec<(ComponentKey, Decimal)> = m
+                .iter()
+                .filter(|(k, _)| k.window.is_some())
+                .map(|(k, v)| (*k, *v))
+                .collect();
+            for (k, v) in windowed {
+                m.entry(ComponentKey::band(k.meter, k.min_prompt_tokens))
+                    .or_insert(v);
+            }
+            RawPricing::Metered(m.into_iter().collect())
+        }),
         1 => Just(RawPricing::Dynamic),
         1 => Just(RawPricing::Subscription),
     ]

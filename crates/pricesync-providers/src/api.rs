@@ -2,6 +2,7 @@
 //! with which key, and the one HTTP client.
 
 use pricesync_domain::ProviderId;
+use url::Url;
 
 use crate::http::endpoint;
 use crate::paging::{fetch_all_pages, Page, Paging};
@@ -64,9 +65,25 @@ impl ProviderApi {
 
     /// GETs `path` under the base URL.
     pub(crate) async fn get(&self, path: &str) -> Result<Vec<u8>, FetchError> {
+        let url = self.url(path)?;
+        self.get_url(&url).await
+    }
+
+    /// The URL of `path` under the base URL.
+    pub(crate) fn url(&self, path: &str) -> Result<Url, FetchError> {
+        endpoint(&self.settings.base_url, path)
+    }
+
+    /// GETs `url`, which the caller has checked is on the provider's host
+    /// (the key goes with the request).
+    pub(crate) async fn get_url(&self, url: &Url) -> Result<Vec<u8>, FetchError> {
         let bearer = self.bearer()?;
-        let url = endpoint(&self.settings.base_url, path)?;
-        self.http.get_bytes(&url, bearer).await
+        self.http.get_bytes(url, bearer).await
+    }
+
+    /// The most pages a listing may take ([`crate::HttpPolicy::max_pages`]).
+    pub(crate) fn max_pages(&self) -> u32 {
+        self.http.policy().max_pages.max(1)
     }
 
     /// GETs every page of the listing at `path` under the base URL.

@@ -6,12 +6,19 @@
 //!
 //! | `pricing.type` | reading |
 //! |---|---|
-//! | `tokens` | `cents_per_input_token` → input_tokens, `cents_per_output_token` → output_tokens (both required) |
+//! | `tokens` | `cents_per_input_token` → input_tokens, `cents_per_output_token` → output_tokens (both required); `cents_per_input_token × rate_per_input_token_cached` → cache_read_tokens |
 //! | `input_tokens` (embeddings) | `cents_per_input_token` → input_tokens |
-//! | anything else (`image_units`, `time`, `characters`, …) | skipped (unsupported pricing) |
+//! | anything else (`image_units`, `time`, `input_length`, `output_length`, `input_character_length`, `frame_units`, …) | skipped (unsupported pricing): per image, second or character |
 //! | missing `type` | skipped (unparseable) |
 //! | no `pricing` | unknown |
 //!
+//! - **Cache reads.** `rate_per_input_token_cached` is a *multiplier* on the
+//!   input price, not a price (field name from DeepInfra's OpenAPI schema;
+//!   the multiplier meaning from several independent clients, values such as
+//!   0.2 and 0.25): the cache-read price is the exact product, converted from
+//!   cents like the others. Absent, null or 0: no cache price.
+//!   `rate_per_input_token_cache_write` (a cache lifetime DeepInfra does not
+//!   state) and the service-tier multipliers are not read.
 //! - **Deprecated models** (`deprecated` set, often with `replaced_by`) are
 //!   kept with their prices: DeepInfra keeps serving them (redirecting to
 //!   the replacement) until it drops them from the list, and the gateway
@@ -26,10 +33,11 @@ use pricesync_domain::{
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use serde_json::Map;
 use serde_json::Value;
 
 use crate::api::{Key, ProviderApi};
-use crate::json::{payload, read_list, skip, whole_number};
+use crate::json::{decimal, payload, read_list, skip, whole_number};
 use crate::prices::{api_offering, input_output, Components};
 use crate::{FetchError, FetchedList, HttpClient, PriceFetcher, ProviderSettings};
 
@@ -111,6 +119,7 @@ fn pricing(pricing: Option<&Value>) -> Result<RawPricing, SkipReason> {
             ),
         )
         .and_then(|pair| pair.ok_or_else(|| "token prices are missing".to_owned()))
+        .and_then(|pricing| with_cache_read(pricing, prices))
         .map_err(SkipReason::Unparseable),
         Some(Value::String(kind)) if kind == "input_tokens" => {
             let value = input
@@ -129,6 +138,35 @@ fn pricing(pricing: Option<&Value>) -> Result<RawPricing, SkipReason> {
             "pricing.type is missing or not a string".to_owned(),
         )),
     }
+}
+
+/// Adds the cache-read price: the input price × `rate_per_input_token_cached`.
+fn with_cache_read(pricing: RawPricing, prices: &Map<String, Value>) -> Result<RawPricing, String> {
+    let RawPricing::Metered(mut parts) = pricing else {
+        return Ok(pricing);
+    };
+    let Some(rate) = prices
+        .get("rate_per_input_token_cached")
+        .filter(|v| !v.is_null())
+    else {
+        return Ok(RawPricing::Metered(parts));
+    };
+    let rate = decimal(rate).map_err(|e| format!("pricing.rate_per_input_token_cached {e}"))?;
+    let input = prices
+        .get("cents_per_input_token")
+        .map(decimal)
+        .transpose()
+        .map_err(|e| format!("pricing.cents_per_input_token {e}"))?
+        .unwrap_or_default();
+    let cents = input.checked_mul(rate).ok_or_else(|| {
+        format!("the cache price {input} × {rate} cents cannot be represented exactly")
+    })?;
+    let mut cache = Components::new(PriceUnit::UsdCentsPerUnit);
+    cache.add(Meter::CacheReadTokens, 0, cents)?;
+    if let RawPricing::Metered(extra) = cache.into_pricing() {
+        parts.extend(extra);
+    }
+    Ok(RawPricing::Metered(parts))
 }
 
 #[cfg(test)]
@@ -157,5 +195,32 @@ mod tests {
         assert_eq!(prices, ["0.000001", "0.000002"]);
         let codes: Vec<&str> = list.skipped.iter().map(|s| s.reason.code()).collect();
         assert_eq!(codes, ["unsupported_pricing", "unparseable"]);
+    }
+
+    #[test]
+    fn the_cache_rate_multiplies_the_input_price_exactly() {
+        let list = parse(
+            br#"[{"model_name":"a/cached","pricing":{"type":"tokens","cents_per_input_token":2.6e-05,"cents_per_output_token":3.8e-05,"rate_per_input_token_cached":0.2}},
+            {"model_name":"a/odd","pricing":{"type":"tokens","cents_per_input_token":0.0000003,"cents_per_output_token":0.000001,"rate_per_input_token_cached":"0.0769"}},
+            {"model_name":"a/none","pricing":{"type":"tokens","cents_per_input_token":0.0001,"cents_per_output_token":0.0002,"rate_per_input_token_cached":null}},
+            {"model_name":"a/zero","pricing":{"type":"tokens","cents_per_input_token":0.0001,"cents_per_output_token":0.0002,"rate_per_input_token_cached":0}},
+            {"model_name":"a/bad","pricing":{"type":"tokens","cents_per_input_token":0.0001,"cents_per_output_token":0.0002,"rate_per_input_token_cached":"fast"}}]"#,
+        )
+        .expect("payload");
+        let cache = |i: usize| -> Option<String> {
+            let RawPricing::Metered(parts) = &list.models[i].pricing else {
+                panic!("metered");
+            };
+            parts
+                .iter()
+                .find(|(k, _)| k.meter == Meter::CacheReadTokens)
+                .map(|(_, p)| p.to_string())
+        };
+        // 0.000026 cents × 0.2 = 0.0000052 cents = 0.000000052 USD.
+        assert_eq!(cache(0).as_deref(), Some("0.000000052"));
+        assert_eq!(cache(1).as_deref(), Some("0.0000000002307"));
+        assert_eq!(cache(2), None);
+        assert_eq!(cache(3), None);
+        assert_eq!(list.skipped[0].provider_model_id, "a/bad");
     }
 }

@@ -1,11 +1,17 @@
-//! Featherless: `GET {base}/models?page=N&limit=M` → `{"data": [Model, …]}`,
-//! about 22,000 models. The key (`FEATHERLESS_API_KEY`) is optional and sent
-//! as a bearer token when set.
+//! Featherless: `GET {base}/models?page=N&per_page=M` → `{"data": [Model,
+//! …], "pagination": {"current_page", "total_pages", "total_items"},
+//! "total": n}`, about 22,000 models. The key (`FEATHERLESS_API_KEY`) is
+//! optional and sent as a bearer token when set.
 //!
-//! Paging: numbered pages from 1 with `limit` [`DEFAULT_PAGE_SIZE`]; the
-//! listing states no total, so it ends at the first short or empty page (a
-//! page longer than asked for is taken as the whole list). See
-//! [`crate::paging`] for the shared rules.
+//! Paging: numbered pages from 1 (`page` is in Featherless' API reference)
+//! with `per_page` [`DEFAULT_PAGE_SIZE`] (the name public client code uses,
+//! with the notes that the API floors sizes below 100 at 100 and that
+//! without `per_page` the whole list comes in one response). The listing
+//! ends once `pagination.total_items` (else `total`) entries have arrived;
+//! without a total, at the first short or empty page, and a page longer
+//! than asked for is taken as the whole list: so a server that ignores the
+//! paging parameters is read correctly too. See [`crate::paging`] for the
+//! shared rules.
 //!
 //! Featherless bills by subscription plan, not per token:
 //!
@@ -43,6 +49,10 @@ pub const DEFAULT_PAGE_SIZE: u32 = 1000;
 struct Envelope<'a> {
     #[serde(borrow)]
     data: Vec<&'a RawValue>,
+    #[serde(default)]
+    pagination: Option<Value>,
+    #[serde(default)]
+    total: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -88,7 +98,7 @@ impl PriceFetcher for FeatherlessFetcher {
     async fn fetch(&self) -> Result<FetchedList, FetchError> {
         let paging = Paging::Numbered {
             page: "page",
-            limit: "limit",
+            limit: "per_page",
             first: 1,
             size: self.page_size,
         };
@@ -102,7 +112,12 @@ pub fn parse(body: &[u8]) -> Result<Page, FetchError> {
     Ok(Page {
         list: read_list(&envelope.data, "id", offering),
         entries: envelope.data.len(),
-        total: None,
+        total: envelope
+            .pagination
+            .as_ref()
+            .and_then(|p| p.get("total_items"))
+            .and_then(whole_number)
+            .or_else(|| envelope.total.as_ref().and_then(whole_number)),
     })
 }
 
@@ -155,5 +170,18 @@ mod tests {
         assert_eq!(prices, ["0.0000001", "0.0000002"]);
         assert_eq!(page.list.models[1].context_length, Some(16384));
         assert_eq!(page.list.skipped[0].provider_model_id, "a/half");
+    }
+
+    #[test]
+    fn the_stated_total_is_read() {
+        let page = parse(
+            br#"{"data":[{"id":"a/b"}],"pagination":{"current_page":1,"total_pages":221,"total_items":22060},"total":22061}"#,
+        )
+        .expect("payload");
+        assert_eq!(page.total, Some(22060), "pagination.total_items first");
+        let page = parse(br#"{"data":[{"id":"a/b"}],"total":7}"#).expect("payload");
+        assert_eq!(page.total, Some(7));
+        let page = parse(br#"{"data":[{"id":"a/b"}],"pagination":"none"}"#).expect("payload");
+        assert_eq!(page.total, None);
     }
 }

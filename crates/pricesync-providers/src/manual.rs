@@ -142,13 +142,7 @@ impl ManualTable {
                         let usd = unit
                             .to_usd_per_unit(value)
                             .map_err(|e| error(format!("{at}: {e}")))?;
-                        components.push((
-                            ComponentKey {
-                                meter,
-                                min_prompt_tokens: p.min_prompt_tokens,
-                            },
-                            usd,
-                        ));
+                        components.push((ComponentKey::band(meter, p.min_prompt_tokens), usd));
                     }
                     RawPricing::Metered(components)
                 }

@@ -15,7 +15,7 @@
 //! | `inputCostPerToken` | input_tokens |
 //! | `outputCostPerToken` | output_tokens |
 //! | `cacheReadCostPerToken` (optional) | cache_read_tokens |
-//! | `costPerImage` (optional) | image |
+//! | `costPerImage` (optional) | output_image when `metadata.architecture.outputModalities` holds `image` (an image generator), else image (per input image) |
 //!
 //! - **Negative scale**: older payloads write `{"amount": 1.05, "scale": -6}`
 //!   for 1.05e-6. Both signs are read as `A × 10^-|S|`: no per-token price
@@ -23,15 +23,20 @@
 //!   spelling (and the magnitude bounds of validation would catch a
 //!   misreading).
 //! - `amount: 0` is free; a model whose input and output are zero is free.
-//!   A zero cache or image price is left out (the rule every provider
-//!   shares, see `docs/providers.md`).
+//!   A zero image price is left out (the rule every provider shares, see
+//!   `docs/providers.md`). A zero **cache** price is kept: cached tokens are
+//!   then billed at zero, not at the input price. NEAR's source holds every
+//!   price as a number defaulting to 0, and NEAR's own client bills cached
+//!   tokens at `cacheReadCostPerToken`, zero included; no NEAR document
+//!   says more (evidence: NEAR's client code, not its documentation).
 //! - A missing (or `null`) `cacheReadCostPerToken` or `costPerImage` means
 //!   no such component. A model without any price is *unknown*; one with
 //!   only one of input/output is skipped (unparseable).
 //! - `currency` other than USD (any case) skips the model (unsupported
 //!   pricing): pricesync stores USD only and converts no currency. A price
 //!   without `currency` is taken as USD, the only currency NEAR publishes.
-//! - The display name is `metadata.displayName`, the context window
+//! - The display name is `metadata.modelDisplayName` (the field of NEAR's
+//!   API source), else `metadata.displayName`; the context window
 //!   `metadata.contextLength`; the id is `modelId`.
 
 use async_trait::async_trait;
@@ -133,7 +138,8 @@ fn offering(model: Model) -> Result<RawOffering, SkippedModel> {
     let metadata = model.metadata.as_ref();
     Ok(api_offering(
         model.model_id,
-        text(metadata.and_then(|m| m.get("displayName"))),
+        text(metadata.and_then(|m| m.get("modelDisplayName")))
+            .or_else(|| text(metadata.and_then(|m| m.get("displayName")))),
         metadata
             .and_then(|m| m.get("contextLength"))
             .and_then(whole_number),
@@ -159,7 +165,7 @@ fn pricing(model: &Model) -> Result<RawPricing, SkipReason> {
             Meter::CacheReadTokens,
             &model.cache_read_cost_per_token,
         ),
-        ("costPerImage", Meter::Image, &model.cost_per_image),
+        ("costPerImage", image_meter(model), &model.cost_per_image),
     ];
     if !fields.iter().any(|(_, _, v)| present(v)) {
         return Ok(RawPricing::Unknown);
@@ -176,11 +182,32 @@ fn pricing(model: &Model) -> Result<RawPricing, SkipReason> {
             continue;
         };
         let usd = usd_per_unit(value, key)?;
-        components
-            .add(meter, 0, usd)
-            .map_err(SkipReason::Unparseable)?;
+        let added = if meter == Meter::CacheReadTokens {
+            // A zero cache price is a price: cached tokens cost nothing.
+            components.add_including_zero(meter, 0, usd)
+        } else {
+            components.add(meter, 0, usd)
+        };
+        added.map_err(SkipReason::Unparseable)?;
     }
     Ok(components.into_pricing())
+}
+
+/// What `costPerImage` charges for: a generated image when the model
+/// outputs images, else an input image.
+fn image_meter(model: &Model) -> Meter {
+    let outputs_images = model
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("architecture"))
+        .and_then(|a| a.get("outputModalities"))
+        .and_then(Value::as_array)
+        .is_some_and(|m| m.iter().any(|v| v.as_str() == Some("image")));
+    if outputs_images {
+        Meter::OutputImage
+    } else {
+        Meter::Image
+    }
 }
 
 /// `{amount, scale, currency}` as USD per unit: `amount × 10^-|scale|`.

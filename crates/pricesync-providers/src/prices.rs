@@ -53,17 +53,23 @@ impl Components {
         if !kept(meter, value) {
             return Ok(());
         }
+        self.add_including_zero(meter, min_prompt_tokens, value)
+    }
+
+    /// Adds `value` even when it is zero, for a provider whose zero is
+    /// documented (or known) to be a price rather than "not offered".
+    pub(crate) fn add_including_zero(
+        &mut self,
+        meter: Meter,
+        min_prompt_tokens: u64,
+        value: Decimal,
+    ) -> Result<(), String> {
         let usd = self
             .unit
             .to_usd_per_unit(value)
             .map_err(|e| format!("{meter}: {e}"))?;
-        self.parts.push((
-            ComponentKey {
-                meter,
-                min_prompt_tokens,
-            },
-            usd,
-        ));
+        self.parts
+            .push((ComponentKey::band(meter, min_prompt_tokens), usd));
         Ok(())
     }
 

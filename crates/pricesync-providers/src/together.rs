@@ -2,27 +2,35 @@
 //! (`TOGETHER_API_KEY`) is required: without it the fetch fails with
 //! [`FetchError::MissingCredentials`] before any request is made.
 //!
-//! `pricing {input, output, hourly, base, finetune}` are JSON numbers in USD
-//! per 1M tokens (decimal strings are read too, exactly):
+//! `pricing {input, output, cached_input, hourly, base, finetune}` are JSON
+//! numbers in USD per 1M tokens (decimal strings are read too, exactly; the
+//! unit is confirmed by Together's examples, not stated in its schema):
 //!
 //! | key | meter |
 //! |---|---|
 //! | `input` | input_tokens |
 //! | `output` | output_tokens |
+//! | `cached_input` (optional) | cache_read_tokens |
 //! | `hourly`, `base`, `finetune` | none (see below) |
 //!
 //! Decisions, in order:
-//! 1. `input` or `output` non-zero: metered with both (an embedding model's
-//!    zero output is kept: it has no output tokens).
-//! 2. Both zero and `hourly` non-zero: the model only runs on a dedicated
+//! 1. The model's `type` decides the unit. Together bills `chat`,
+//!    `language`, `code`, `embedding`, `moderation` and `rerank` models per
+//!    token; `audio` (text-to-speech) and `transcribe` (speech-to-text) per
+//!    second of audio, `image` per megapixel, `video` per second. Any type
+//!    but the token ones, or none, is skipped (unsupported pricing) whatever
+//!    its numbers: `cartesia/sonic` lists 65 in `input`, which is not a
+//!    price per 1M tokens.
+//! 2. `input` or `output` non-zero: metered with both (an embedding model's
+//!    zero output is kept: it has no output tokens), plus `cached_input`
+//!    when non-zero.
+//! 3. Both zero and `hourly` non-zero: the model only runs on a dedicated
 //!    endpoint billed per hour → skipped (unsupported pricing).
-//! 3. Both zero and the model's `type` is a token model (`chat`,
-//!    `language`, `code`, `embedding`, `moderation`, `rerank`): free.
-//! 4. Both zero otherwise (`image`, `audio`, `transcribe`, `video`, a
-//!    missing type, …): those models are billed per image, megapixel or
-//!    second, which this list does not state → skipped (unsupported
-//!    pricing). Recording them as free would let the gateway serve them at
-//!    no charge.
+//! 4. Both zero otherwise: **free only when the id ends in `-Free`** (any
+//!    case), Together's naming of its free endpoints; any other 0/0 model is
+//!    *unknown*. Together documents no meaning for a zero price, and lists
+//!    0/0 for models it does not serve for free: recording those as free
+//!    would let the gateway serve them at no charge.
 //! - `base` and `finetune` are fine-tuning prices, not inference: ignored.
 //! - No `pricing` at all: unknown. Only one of `input`/`output`: skipped
 //!   (unparseable).
@@ -31,7 +39,7 @@
 
 use async_trait::async_trait;
 use pricesync_domain::{
-    Decimal, PriceUnit, ProviderId, RawOffering, RawPricing, SkipReason, SkippedModel,
+    Decimal, Meter, PriceUnit, ProviderId, RawOffering, RawPricing, SkipReason, SkippedModel,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -39,7 +47,7 @@ use serde_json::Value;
 
 use crate::api::{Key, ProviderApi};
 use crate::json::{decimal, payload, read_list, skip, text, whole_number};
-use crate::prices::{api_offering, input_output};
+use crate::prices::{api_offering, input_output, Components};
 use crate::{FetchError, FetchedList, HttpClient, PriceFetcher, ProviderSettings};
 
 /// The default base URL.
@@ -127,19 +135,22 @@ fn pricing(model: &Model) -> Result<RawPricing, SkipReason> {
             }
         }
     };
-    let (input, output, hourly) = (price("input")?, price("output")?, price("hourly")?);
     let kind = text(model.kind.as_ref());
+    if !kind.as_deref().is_some_and(|k| TOKEN_TYPES.contains(&k)) {
+        return Err(SkipReason::UnsupportedPricing(format!(
+            "{} model: not billed per token",
+            kind.as_deref().unwrap_or("untyped")
+        )));
+    }
+    let (input, output, hourly) = (price("input")?, price("output")?, price("hourly")?);
     if input.is_zero() && output.is_zero() {
         if !hourly.is_zero() {
             return Err(SkipReason::UnsupportedPricing(format!(
                 "only a dedicated endpoint at {hourly} USD per hour"
             )));
         }
-        if !kind.as_deref().is_some_and(|k| TOKEN_TYPES.contains(&k)) {
-            return Err(SkipReason::UnsupportedPricing(format!(
-                "{} model without a per-token price",
-                kind.as_deref().unwrap_or("untyped")
-            )));
+        if !named_free(&model.id) {
+            return Ok(RawPricing::Unknown);
         }
     }
     let pair = input_output(
@@ -148,7 +159,26 @@ fn pricing(model: &Model) -> Result<RawPricing, SkipReason> {
         ("pricing.output", prices.get("output")),
     )
     .map_err(SkipReason::Unparseable)?;
-    Ok(pair.unwrap_or(RawPricing::Unknown))
+    let Some(RawPricing::Metered(mut parts)) = pair else {
+        return Ok(pair.unwrap_or(RawPricing::Unknown));
+    };
+    let cached = price("cached_input")?;
+    let mut cache = Components::new(PriceUnit::UsdPerMillion);
+    cache
+        .add(Meter::CacheReadTokens, 0, cached)
+        .map_err(SkipReason::Unparseable)?;
+    if let RawPricing::Metered(extra) = cache.into_pricing() {
+        parts.extend(extra);
+    }
+    Ok(RawPricing::Metered(parts))
+}
+
+/// Whether Together names the model as its free endpoint (`…-Free`).
+fn named_free(id: &str) -> bool {
+    id.len() >= 5
+        && id
+            .get(id.len() - 5..)
+            .is_some_and(|end| end.eq_ignore_ascii_case("-free"))
 }
 
 #[cfg(test)]
@@ -161,9 +191,67 @@ mod tests {
     }
 
     #[test]
+    fn zero_token_prices_are_free_only_when_named_free() {
+        let list = parse(
+            br#"[{"id":"a/Model-Free","type":"chat","pricing":{"input":0,"output":0,"hourly":0}},
+            {"id":"a/model-free","type":"chat","pricing":{"input":0,"output":0}},
+            {"id":"a/freedom","type":"chat","pricing":{"input":0,"output":0}},
+            {"id":"a/zero","type":"language","pricing":{"input":0,"output":0}}]"#,
+        )
+        .expect("payload");
+        let kinds: Vec<bool> = list
+            .models
+            .iter()
+            .map(|m| matches!(m.pricing, RawPricing::Metered(_)))
+            .collect();
+        assert_eq!(kinds, [true, true, false, false]);
+        assert_eq!(list.models[3].pricing, RawPricing::Unknown);
+        assert!(!named_free("free"), "too short to carry the suffix");
+        assert!(!named_free("é-Fre"));
+    }
+
+    #[test]
+    fn non_token_types_are_skipped_whatever_their_numbers() {
+        for kind in ["audio", "transcribe", "image", "video", "speech"] {
+            let skipped = reason(&format!(
+                r#"{{"id":"m","type":"{kind}","pricing":{{"input":65,"output":0,"hourly":0}}}}"#
+            ))
+            .expect("skipped");
+            assert!(skipped.contains(&format!("{kind} model")), "{skipped}");
+        }
+        let untyped =
+            reason(r#"{"id":"m","pricing":{"input":0.2,"output":0.2}}"#).expect("skipped");
+        assert!(untyped.contains("untyped model"), "{untyped}");
+    }
+
+    #[test]
+    fn cached_input_is_the_cache_read_price() {
+        let list = parse(
+            br#"[{"id":"m","type":"chat","pricing":{"input":0.2,"output":0.6,"cached_input":0.1}},
+            {"id":"n","type":"chat","pricing":{"input":0.2,"output":0.6,"cached_input":0}}]"#,
+        )
+        .expect("payload");
+        let RawPricing::Metered(parts) = &list.models[0].pricing else {
+            panic!("metered");
+        };
+        let cache: Vec<String> = parts
+            .iter()
+            .filter(|(k, _)| k.meter == Meter::CacheReadTokens)
+            .map(|(_, p)| p.to_string())
+            .collect();
+        assert_eq!(cache, ["0.0000001"]);
+        let RawPricing::Metered(parts) = &list.models[1].pricing else {
+            panic!("metered");
+        };
+        assert_eq!(parts.len(), 2, "a zero cache price is no component");
+    }
+
+    #[test]
     fn zero_token_prices_are_free_only_for_token_models() {
         assert_eq!(
-            reason(r#"{"id":"free","type":"chat","pricing":{"input":0,"output":0,"hourly":0}}"#),
+            reason(
+                r#"{"id":"a/b-Free","type":"chat","pricing":{"input":0,"output":0,"hourly":0}}"#
+            ),
             None
         );
         let image = reason(

@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::{assert_skipped, counts, fetch_fixture, kind, price, validated, Provider};
+use common::{
+    assert_skipped, counts, fetch_fixture, fetch_named_fixture, kind, meters, price, validated,
+    Provider,
+};
 use pricesync_domain::{Meter, PricingKind};
 
 const DEEPINFRA: Provider = Provider {
@@ -58,4 +61,32 @@ async fn other_pricing_types_and_wrong_types_are_skipped_and_the_rest_kept() {
     );
     // 40 entries: 7 skipped, 1 duplicate merged.
     assert_eq!(counts(&list), (32, 7));
+}
+
+#[tokio::test]
+async fn cache_rates_multiply_the_input_price_and_non_token_types_are_skipped() {
+    let list = validated(fetch_named_fixture(&DEEPINFRA, "cached_nontoken_guessed.json").await);
+    // 0.000026 cents × 0.2 = 0.0000052 cents per token.
+    let v32 = "deepseek-ai/DeepSeek-V3.2";
+    assert_eq!(price(&list, v32, Meter::CacheReadTokens, 0), "0.000000052");
+    let kimi = "moonshotai/Kimi-K2.6";
+    assert_eq!(price(&list, kimi, Meter::CacheReadTokens, 0), "0.000000125");
+    assert_eq!(price(&list, kimi, Meter::InputTokens, 0), "0.0000005");
+    assert_eq!(
+        meters(&list, "meta-llama/Llama-3.3-70B-Instruct-Turbo").len(),
+        2,
+        "no rate, no cache price"
+    );
+    assert_skipped(
+        &list,
+        &[
+            ("openai/whisper-large-v3-turbo", "unsupported_pricing"),
+            ("openai/whisper-large-v3", "unsupported_pricing"),
+            ("hexgrad/Kokoro-82M", "unsupported_pricing"),
+            ("black-forest-labs/FLUX-1-schnell", "unsupported_pricing"),
+            ("Wan-AI/Wan2.1-T2V-1.3B", "unsupported_pricing"),
+        ],
+    );
+    assert_eq!(counts(&list), (4, 5));
+    assert_eq!(kind(&list, "BAAI/bge-m3"), PricingKind::Metered);
 }

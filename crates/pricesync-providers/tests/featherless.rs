@@ -12,8 +12,8 @@ use pricesync_domain::{Meter, PricingKind};
 use pricesync_providers::featherless::FeatherlessFetcher;
 use pricesync_providers::{HttpClient, HttpPolicy, PriceFetcher, ProviderSettings};
 use serde_json::json;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const FEATHERLESS: Provider = Provider {
     name: "featherless",
@@ -179,4 +179,78 @@ async fn paging_stops_at_the_page_limit() {
         .await
         .expect_err("more than max_pages");
     assert!(error.to_string().contains("within 10 pages"), "{error}");
+}
+
+/// Featherless as public client code describes it: pages of at least 100
+/// whatever `per_page` asks, with `pagination` and `total`.
+struct FlooredPages {
+    entries: Vec<serde_json::Value>,
+}
+
+impl Respond for FlooredPages {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let param = |name: &str| -> Option<usize> {
+            request
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| v.parse().ok())
+        };
+        let size = param("per_page").unwrap_or(usize::MAX).max(100);
+        let page = param("page").unwrap_or(1).max(1);
+        let data: Vec<_> = self
+            .entries
+            .iter()
+            .skip((page - 1).saturating_mul(size))
+            .take(size)
+            .collect();
+        let total = self.entries.len();
+        ok(json!({
+            "data": data,
+            "pagination": {
+                "current_page": page,
+                "total_pages": total.div_ceil(size),
+                "total_items": total
+            },
+            "total": total
+        })
+        .to_string())
+    }
+}
+
+#[tokio::test]
+async fn pages_are_asked_with_per_page_and_read_to_the_stated_total() {
+    let server = MockServer::start().await;
+    let entries: Vec<_> = (0..250)
+        .map(|i| json!({ "id": format!("org/model-{i}") }))
+        .collect();
+    // Asked for 25, served 100 a page: longer than asked, yet the stated
+    // total (250) says there is more.
+    Mock::given(method("GET"))
+        .and(path("/models"))
+        .and(query_param("per_page", "25"))
+        .respond_with(FlooredPages { entries })
+        .expect(3)
+        .mount(&server)
+        .await;
+    let list = paged_fetcher(&server, 25, policy())
+        .fetch()
+        .await
+        .expect("paged");
+    assert_eq!(list.models.len(), 250);
+    assert_eq!(list.models[249].provider_model_id, "org/model-249");
+}
+
+#[tokio::test]
+async fn a_documented_page_with_pagination_is_read() {
+    let page = pricesync_providers::featherless::parse(
+        common::named_fixture("featherless", "per_page_guessed.json").as_bytes(),
+    )
+    .expect("payload");
+    assert_eq!(page.total, Some(22060));
+    assert_eq!(page.entries, 2);
+    assert_eq!(
+        page.list.models[1].pricing,
+        pricesync_domain::RawPricing::Subscription
+    );
 }

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    assert_same_list, assert_skipped, counts, entries, fetch_fixture, kind, meters, offering,
-    policy, price, validated, PagedList, Provider,
+    assert_same_list, assert_skipped, counts, entries, fetch_fixture, fetch_named_fixture, kind,
+    meters, offering, policy, price, validated, PagedList, Provider,
 };
 use pricesync_domain::{Meter, PricingKind};
 use pricesync_providers::nearai::NearAiFetcher;
@@ -112,4 +112,30 @@ async fn a_provider_capping_the_page_size_is_still_read_to_the_end() {
     let whole = fetch_fixture(&NEARAI).await;
     // Asked for 15, served 10: the offset advances by what arrived.
     assert_same_list(&fetch_paged(15, 10, 4).await, &whole);
+}
+
+#[tokio::test]
+async fn a_zero_cache_price_is_kept_and_names_come_from_model_display_name() {
+    let list = validated(fetch_named_fixture(&NEARAI, "cache_zero_confirmed.json").await);
+    assert_eq!(counts(&list), (5, 0), "{:?}", list.skipped());
+    let v31 = "deepseek-ai/DeepSeek-V3.1";
+    assert_eq!(price(&list, v31, Meter::CacheReadTokens, 0), "0");
+    assert_eq!(kind(&list, v31), PricingKind::Metered);
+    assert_eq!(
+        offering(&list, v31).display_name.as_deref(),
+        Some("DeepSeek V3.1")
+    );
+    assert_eq!(
+        price(&list, "zai-org/GLM-5.1-FP8", Meter::CacheReadTokens, 0),
+        "0.00000017"
+    );
+    // No cache field: no cache component.
+    assert_eq!(
+        meters(&list, "openai/gpt-oss-120b"),
+        [(Meter::InputTokens, 0), (Meter::OutputTokens, 0)]
+    );
+    // An image generator's costPerImage is per generated image.
+    let flux = "black-forest-labs/FLUX.2-klein-4B";
+    assert_eq!(price(&list, flux, Meter::OutputImage, 0), "0.04");
+    assert_eq!(kind(&list, flux), PricingKind::Metered);
 }

@@ -56,6 +56,37 @@ pub fn fixture(provider: &str) -> String {
     std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
+/// The provider's fixture `name` (a payload written from the provider's
+/// documented shape, beside the recorded `models.json`).
+pub fn named_fixture(provider: &str, name: &str) -> String {
+    let file = format!("{}/fixtures/{provider}/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// Fetches the provider's fixture `name` from a mock server, with the test
+/// policy.
+pub async fn fetch_named_fixture(provider: &Provider, name: &str) -> FetchedList {
+    let server = MockServer::start().await;
+    request(provider)
+        .respond_with(ok(named_fixture(provider.name, name)))
+        .expect(1..)
+        .mount(&server)
+        .await;
+    fetcher(provider, &server, policy())
+        .fetch()
+        .await
+        .unwrap_or_else(|e| panic!("{name} is fetched: {e}"))
+}
+
+/// The exact USD-per-unit price of `id`'s `key`.
+pub fn price_at(list: &ValidatedList, id: &str, key: ComponentKey) -> String {
+    offering(list, id)
+        .component(key)
+        .unwrap_or_else(|| panic!("{id} has no {key} price"))
+        .usd_per_unit
+        .to_string()
+}
+
 /// The configuration lookup pointing `provider` at `base_url`, with its key
 /// when it has one.
 pub fn lookup(provider: &Provider, base_url: &str) -> impl Fn(&str) -> Option<String> {
@@ -163,10 +194,7 @@ pub fn offering<'a>(list: &'a ValidatedList, id: &str) -> &'a ModelOffering {
 /// The exact USD-per-unit price of `id`'s `meter` in the band starting at
 /// `band` prompt tokens.
 pub fn price(list: &ValidatedList, id: &str, meter: Meter, band: u64) -> String {
-    let key = ComponentKey {
-        meter,
-        min_prompt_tokens: band,
-    };
+    let key = ComponentKey::band(meter, band);
     offering(list, id)
         .component(key)
         .unwrap_or_else(|| panic!("{id} has no {meter} price from {band} tokens"))
@@ -235,7 +263,7 @@ pub fn entries(provider: &str, key: &str) -> Vec<Value> {
 }
 
 /// A mock provider that pages `entries` as asked by the query (`page` from
-/// 1, or `offset`; and `limit`), serving at most `cap` entries a page and
+/// 1, or `offset`; and `limit` or `per_page`), serving at most `cap` entries a page and
 /// stating the total when `total` is set: `{key: [...], "total": n}`.
 pub struct PagedList {
     /// The whole listing.
@@ -257,6 +285,7 @@ impl Respond for PagedList {
             .collect();
         let size = query
             .get("limit")
+            .or_else(|| query.get("per_page"))
             .copied()
             .unwrap_or(usize::MAX)
             .min(self.cap);
