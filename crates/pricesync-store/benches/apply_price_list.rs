@@ -23,15 +23,7 @@ fn price_list(changed: bool) -> ValidatedList {
     let raws = (0..MODELS).map(|i| {
         let n = i as i64 + 1;
         let factor = if changed && i % 20 == 0 { 3 } else { 1 };
-        let component = |meter, value| {
-            (
-                ComponentKey {
-                    meter,
-                    min_prompt_tokens: 0,
-                },
-                value,
-            )
-        };
+        let component = |meter, value| (ComponentKey::base(meter), value);
         RawOffering {
             provider_model_id: format!("org-{}/model-{i:05}", i % 97),
             display_name: Some(format!("Model {i}")),

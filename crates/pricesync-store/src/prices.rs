@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use pricesync_domain::{
     ComponentChange, Meter, ModelId, ModelOffering, ModelStatus, PriceComponent, PriceDiff,
-    PriceSource, PricingKind, ProviderId, StoredOffering, UsdPerUnit,
+    PriceSource, PricingKind, ProviderId, StoredOffering, TimeWindow, UsdPerUnit, WindowError,
 };
 use uuid::Uuid;
 
@@ -70,6 +70,7 @@ struct NewPrice {
     model_id: SqlUuid,
     meter: &'static str,
     min_prompt_tokens: i64,
+    utc_window: String,
     usd_per_unit: SqlDecimal,
 }
 
@@ -77,6 +78,7 @@ struct NewHistory {
     model_id: SqlUuid,
     meter: &'static str,
     min_prompt_tokens: i64,
+    utc_window: String,
     change: &'static str,
     old_usd_per_unit: Option<SqlDecimal>,
     new_usd_per_unit: Option<SqlDecimal>,
@@ -119,12 +121,13 @@ where
     SqlDecimal: ToSql<DbDecimal, DB>,
 {
     const TABLE: &'static str = "model_prices";
-    const COLUMNS: &'static str = "model_id, meter, min_prompt_tokens, usd_per_unit";
+    const COLUMNS: &'static str = "model_id, meter, min_prompt_tokens, utc_window, usd_per_unit";
     fn walk<'b>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
         binds!(out;
             DbUuid => &self.model_id,
             Text => self.meter,
             BigInt => &self.min_prompt_tokens,
+            Text => self.utc_window.as_str(),
             DbDecimal => &self.usd_per_unit,
         )
     }
@@ -140,13 +143,14 @@ where
     Option<SqlUuid>: ToSql<Nullable<DbUuid>, DB>,
 {
     const TABLE: &'static str = "model_pricing_history";
-    const COLUMNS: &'static str = "model_id, meter, min_prompt_tokens, change, \
+    const COLUMNS: &'static str = "model_id, meter, min_prompt_tokens, utc_window, change, \
         old_usd_per_unit, new_usd_per_unit, sync_id";
     fn walk<'b>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
         binds!(out;
             DbUuid => &self.model_id,
             Text => self.meter,
             BigInt => &self.min_prompt_tokens,
+            Text => self.utc_window.as_str(),
             Text => self.change,
             Nullable<DbDecimal> => &self.old_usd_per_unit,
             Nullable<DbDecimal> => &self.new_usd_per_unit,
@@ -170,7 +174,7 @@ struct WriteRows<'a> {
     /// Reactivated models: their old components are replaced whole.
     replace_prices_of: Vec<SqlUuid>,
     /// Components that disappeared from a still-listed model, by key.
-    delete_prices: BTreeMap<(&'static str, i64), Vec<SqlUuid>>,
+    delete_prices: BTreeMap<(&'static str, i64, String), Vec<SqlUuid>>,
     upsert_prices: Vec<NewPrice>,
     history: Vec<NewHistory>,
 }
@@ -203,6 +207,7 @@ impl<'a> WriteRows<'a> {
             model_id: SqlUuid(model_id),
             meter: component.meter.as_str(),
             min_prompt_tokens: to_i64(component.min_prompt_tokens, "min_prompt_tokens")?,
+            utc_window: window_code(component.window),
             usd_per_unit: SqlDecimal(component.usd_per_unit.value()),
         })
     }
@@ -226,6 +231,7 @@ impl<'a> WriteRows<'a> {
             model_id: SqlUuid(model_id),
             meter: key.meter.as_str(),
             min_prompt_tokens: to_i64(key.min_prompt_tokens, "min_prompt_tokens")?,
+            utc_window: window_code(key.window),
             change: kind,
             old_usd_per_unit: old.map(SqlDecimal),
             new_usd_per_unit: new.map(SqlDecimal),
@@ -289,6 +295,7 @@ impl<'a> WriteRows<'a> {
                         .entry((
                             c.meter.as_str(),
                             to_i64(c.min_prompt_tokens, "min_prompt_tokens")?,
+                            window_code(c.window),
                         ))
                         .or_default()
                         .push(SqlUuid(id)),
@@ -328,7 +335,7 @@ const MODEL_UPSERT: Upsert = Upsert {
 };
 
 const PRICE_UPSERT: Upsert = Upsert {
-    target: "model_id, meter, min_prompt_tokens",
+    target: "model_id, meter, min_prompt_tokens, utc_window",
     set_from_new: &["usd_per_unit"],
     set_sql: "",
     touch: Some("updated_at"),
@@ -345,7 +352,22 @@ fn existing_model_ids(diff: &PriceDiff) -> Vec<&str> {
 }
 
 type ModelColumns = (String, Option<String>, String, String, String, Option<i64>);
-type PriceColumns = (String, i64, SqlDecimal);
+type PriceColumns = (String, i64, String, SqlDecimal);
+
+/// How a component's window is stored: its code, or `''` for an any-time
+/// price (a key column cannot be NULL).
+pub(crate) fn window_code(window: Option<TimeWindow>) -> String {
+    window.map(TimeWindow::code).unwrap_or_default()
+}
+
+/// Reads a stored window column back.
+pub(crate) fn parse_window(code: &str) -> Result<Option<TimeWindow>, WindowError> {
+    if code.is_empty() {
+        Ok(None)
+    } else {
+        TimeWindow::from_code(code).map(Some)
+    }
+}
 
 /// Rebuilds a stored offering from its row and its price rows.
 pub(crate) fn stored_offering(
@@ -362,11 +384,12 @@ pub(crate) fn stored_offering(
     let source: PriceSource = source.parse().map_err(corrupt)?;
     let components = prices
         .into_iter()
-        .map(|(meter, min_prompt_tokens, usd)| {
+        .map(|(meter, min_prompt_tokens, window, usd)| {
             Ok(PriceComponent {
                 meter: meter.parse::<Meter>().map_err(corrupt)?,
                 min_prompt_tokens: u64::try_from(min_prompt_tokens)
                     .map_err(|_| corrupt(format!("negative band {min_prompt_tokens}")))?,
+                window: parse_window(&window).map_err(|e| StoreError::corrupt_because(&what, e))?,
                 usd_per_unit: UsdPerUnit::new(usd.0)
                     .map_err(|e| StoreError::corrupt_because(&what, e))?,
             })
@@ -403,6 +426,7 @@ impl Store {
                     (
                         model_prices::meter,
                         model_prices::min_prompt_tokens,
+                        model_prices::utc_window,
                         model_prices::usd_per_unit,
                     )
                         .nullable(),
@@ -411,6 +435,7 @@ impl Store {
                     models::provider_model_id,
                     model_prices::meter,
                     model_prices::min_prompt_tokens,
+                    model_prices::utc_window,
                 ))
                 .load(conn)
                 .await?
@@ -510,12 +535,13 @@ impl Store {
                     .execute(conn)
                     .await?;
                 }
-                for ((meter, band), model_ids) in &rows.delete_prices {
+                for ((meter, band, window), model_ids) in &rows.delete_prices {
                     for chunk in model_ids.chunks(MAX_ROWS_PER_STATEMENT) {
                         report.prices_deleted += diesel::delete(
                             model_prices::table
                                 .filter(model_prices::meter.eq(*meter))
                                 .filter(model_prices::min_prompt_tokens.eq(*band))
+                                .filter(model_prices::utc_window.eq(window))
                                 .filter(model_prices::model_id.eq_any(chunk)),
                         )
                         .execute(conn)

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use pricesync_domain::{
-    Meter, ModelStatus, PriceComponent, PriceSource, PricingKind, ProviderId, UsdPerUnit,
+    Meter, ModelStatus, PriceComponent, PriceSource, PricingKind, ProviderId, TimeWindow,
+    UsdPerUnit,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -172,6 +173,9 @@ pub struct HistoryEntry {
     pub meter: Meter,
     /// The band.
     pub min_prompt_tokens: u64,
+    /// The UTC time-of-day window of a time-of-day price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<TimeWindow>,
     /// Added, changed or removed.
     pub change: HistoryChange,
     /// The price before (none when added).
@@ -209,7 +213,7 @@ type ModelRow = (
 );
 
 /// A price row of a listed model: model id, meter, band, price.
-type PriceRow = (SqlUuid, String, i64, SqlDecimal);
+type PriceRow = (SqlUuid, String, i64, String, SqlDecimal);
 
 fn clamp_limit(limit: u32) -> StoreResult<i64> {
     if (1..=1000).contains(&limit) {
@@ -283,18 +287,26 @@ impl Store {
                         model_prices::model_id,
                         model_prices::meter,
                         model_prices::min_prompt_tokens,
+                        model_prices::utc_window,
                         model_prices::usd_per_unit,
                     ))
-                    .order((model_prices::meter, model_prices::min_prompt_tokens))
+                    .order((
+                        model_prices::meter,
+                        model_prices::min_prompt_tokens,
+                        model_prices::utc_window,
+                    ))
                     .load(conn)
                     .await?
             };
             (rows, prices)
         });
         let has_more = rows.len() > limit as usize;
-        let mut by_model: HashMap<Uuid, Vec<(String, i64, SqlDecimal)>> = HashMap::new();
-        for (id, meter, band, usd) in prices {
-            by_model.entry(id.0).or_default().push((meter, band, usd));
+        let mut by_model: HashMap<Uuid, Vec<(String, i64, String, SqlDecimal)>> = HashMap::new();
+        for (id, meter, band, window, usd) in prices {
+            by_model
+                .entry(id.0)
+                .or_default()
+                .push((meter, band, window, usd));
         }
         let mut models = Vec::with_capacity(rows.len().min(limit as usize));
         for row in rows.into_iter().take(limit as usize) {
@@ -374,6 +386,7 @@ impl Store {
             String,
             i64,
             String,
+            String,
             Option<SqlDecimal>,
             Option<SqlDecimal>,
             Option<SqlUuid>,
@@ -389,6 +402,7 @@ impl Store {
                     models::provider_model_id,
                     model_pricing_history::meter,
                     model_pricing_history::min_prompt_tokens,
+                    model_pricing_history::utc_window,
                     model_pricing_history::change,
                     model_pricing_history::old_usd_per_unit,
                     model_pricing_history::new_usd_per_unit,
@@ -414,7 +428,7 @@ impl Store {
         });
         let has_more = rows.len() > limit as usize;
         let mut entries = Vec::with_capacity(rows.len().min(limit as usize));
-        for (id, provider, model_id, meter, band, change, old, new, sync_id, at) in
+        for (id, provider, model_id, meter, band, window, change, old, new, sync_id, at) in
             rows.into_iter().take(limit as usize)
         {
             let what = format!("history entry {id}");
@@ -427,6 +441,8 @@ impl Store {
                     .map_err(|e| StoreError::corrupt(format!("{what}: {e}")))?,
                 min_prompt_tokens: u64::try_from(band)
                     .map_err(|_| StoreError::corrupt(format!("{what}: negative band")))?,
+                window: crate::prices::parse_window(&window)
+                    .map_err(|e| StoreError::corrupt_because(&what, e))?,
                 change: match change.as_str() {
                     "added" => HistoryChange::Added,
                     "changed" => HistoryChange::Changed,

@@ -27,10 +27,11 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::{DbDecimal, DbTimestamp, DbUuid};
 
-    model_prices (model_id, meter, min_prompt_tokens) {
+    model_prices (model_id, meter, min_prompt_tokens, utc_window) {
         model_id -> DbUuid,
         meter -> Text,
         min_prompt_tokens -> BigInt,
+        utc_window -> Text,
         usd_per_unit -> DbDecimal,
         updated_at -> DbTimestamp,
     }
@@ -45,6 +46,7 @@ diesel::table! {
         model_id -> DbUuid,
         meter -> Text,
         min_prompt_tokens -> BigInt,
+        utc_window -> Text,
         change -> Text,
         old_usd_per_unit -> Nullable<DbDecimal>,
         new_usd_per_unit -> Nullable<DbDecimal>,

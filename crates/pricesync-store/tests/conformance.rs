@@ -5,7 +5,7 @@
 use pricesync_domain::{
     apply_diff, diff_price_lists, parse_decimal, validate_price_list, ComponentKey, Meter,
     ModelStatus, PriceDiff, PriceSource, ProviderId, RawOffering, RawPricing, ShrinkGuard,
-    StoredOffering, ValidatedList, ValidationPolicy,
+    StoredOffering, TimeWindow, ValidatedList, ValidationPolicy,
 };
 use pricesync_store::{
     HistoryChange, HistoryQuery, ModelCursor, ModelQuery, StatusFilter, Store, WriteReport,
@@ -17,10 +17,7 @@ fn provider(name: &str) -> ProviderId {
 }
 
 fn key(meter: Meter, band: u64) -> ComponentKey {
-    ComponentKey {
-        meter,
-        min_prompt_tokens: band,
-    }
+    ComponentKey::band(meter, band)
 }
 
 fn raw(id: &str, prices: &[(Meter, u64, &str)]) -> RawOffering {
@@ -513,8 +510,104 @@ async fn check_constraints_guard_the_invariants(store: Store) {
     assert!(bad_state.is_err(), "an unknown job state was accepted");
 }
 
+fn time_of_day_list(peak_input: &str) -> ValidatedList {
+    let window = |start, end| TimeWindow::from_hhmm(start, end).expect("test window");
+    let weekend = TimeWindow::whole_day()
+        .on_days(&["saturday", "sunday"])
+        .expect("test window");
+    let weekdays = TimeWindow::whole_day()
+        .on_days(&["monday", "tuesday", "wednesday", "thursday", "friday"])
+        .expect("test window");
+    let price = |text: &str| parse_decimal(text).expect("test price");
+    list(vec![RawOffering {
+        pricing: RawPricing::Metered(vec![
+            (
+                ComponentKey::base(Meter::InputTokens).in_window(window(1000, 100)),
+                price(peak_input),
+            ),
+            (
+                ComponentKey::base(Meter::InputTokens).in_window(window(100, 1000)),
+                price("0.000001"),
+            ),
+            (
+                ComponentKey::band(Meter::InputTokens, 200_000).in_window(weekend),
+                price("0.000003"),
+            ),
+            (
+                ComponentKey::band(Meter::InputTokens, 200_000).in_window(weekdays),
+                price("0.000004"),
+            ),
+            (ComponentKey::base(Meter::OutputTokens), price("0.000008")),
+            (
+                ComponentKey::base(Meter::OutputAudioTokens),
+                price("0.00008"),
+            ),
+            (
+                ComponentKey::base(Meter::CacheReadAudioTokens),
+                price("0.0000025"),
+            ),
+            (ComponentKey::base(Meter::OutputImage), price("0.04")),
+        ]),
+        ..raw("vendor/time-of-day", &[])
+    }])
+}
+
+async fn time_of_day_prices_and_new_meters_round_trip(store: Store) {
+    let p = provider("openrouter");
+    let fresh = time_of_day_list("0.000002");
+    sync(&store, &p, &fresh).await;
+    let stored = store.load_provider_prices(&p).await.expect("load");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(&stored[0].offering, &fresh.offerings()[0]);
+    let windows: Vec<String> = stored[0]
+        .offering
+        .components()
+        .iter()
+        .filter_map(|c| c.window.map(TimeWindow::code))
+        .collect();
+    assert_eq!(
+        windows,
+        [
+            "01:00-10:00",
+            "10:00-01:00",
+            "00:00-24:00@mon,tue,wed,thu,fri",
+            "00:00-24:00@sat,sun"
+        ]
+    );
+    // Unchanged: nothing written.
+    let (_, report) = sync(&store, &p, &fresh).await;
+    assert_eq!(report.rows_written(), 0);
+    // The peak price changes: one price row, one history row naming the
+    // window.
+    let before = history_len(&store, &p).await;
+    let (_, report) = sync(&store, &p, &time_of_day_list("0.000003")).await;
+    assert_eq!((report.prices_written, report.history_rows), (1, 1));
+    assert_eq!(history_len(&store, &p).await, before + 1);
+    let page = store
+        .price_history(&HistoryQuery {
+            provider: Some(p.clone()),
+            limit: 1000,
+            ..HistoryQuery::default()
+        })
+        .await
+        .expect("history");
+    let last = page.entries.last().expect("a change");
+    assert_eq!(last.change, HistoryChange::Changed);
+    assert_eq!(
+        last.window.map(TimeWindow::code).as_deref(),
+        Some("10:00-01:00")
+    );
+    let model = store
+        .get_model(&p, "vendor/time-of-day")
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(model.prices.len(), 8);
+}
+
 pricesync_store::on_both_backends!(
     migrations_are_current_and_idempotent,
+    time_of_day_prices_and_new_meters_round_trip,
     tiny_prices_round_trip_exactly,
     first_insert_then_unchanged_reapply_writes_nothing,
     a_five_percent_change_writes_exactly_those_rows,

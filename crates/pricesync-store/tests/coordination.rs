@@ -98,10 +98,7 @@ async fn a_stale_fence_cannot_write_prices(store: Store) {
                 context_length: None,
                 source: PriceSource::Api,
                 pricing: RawPricing::Metered(vec![(
-                    ComponentKey {
-                        meter: Meter::InputTokens,
-                        min_prompt_tokens: 0,
-                    },
+                    ComponentKey::base(Meter::InputTokens),
                     parse_decimal(price).expect("price"),
                 )]),
             }],
