@@ -297,15 +297,6 @@ fn engine_config(
             })? as u64
                 * 86_400,
         ),
-        busy_answer_ttl: Duration::from_millis(parse(
-            get,
-            "PRICESYNC_BUSY_ANSWER_TTL_MS",
-            "250",
-            |v| match v.trim().parse::<u64>() {
-                Ok(ms) if ms <= 10_000 => Ok(ms),
-                _ => Err("use a whole number of milliseconds from 0 to 10000".to_owned()),
-            },
-        )?),
         sync: SyncOptions {
             validation,
             shrink_guard: ShrinkGuard {
@@ -391,14 +382,6 @@ mod tests {
         assert_eq!(e.variable, "PRICESYNC_DB_POOL_SIZE");
         let e = config(&[("PRICESYNC_HTTP_WORKERS", "many")]).expect_err("invalid");
         assert_eq!(e.variable, "PRICESYNC_HTTP_WORKERS");
-        let e = config(&[("PRICESYNC_BUSY_ANSWER_TTL_MS", "-1")]).expect_err("invalid");
-        assert_eq!(e.variable, "PRICESYNC_BUSY_ANSWER_TTL_MS");
-        let c = config(&[("PRICESYNC_BUSY_ANSWER_TTL_MS", "0")]).expect("zero turns reuse off");
-        assert_eq!(c.engine.busy_answer_ttl, Duration::ZERO);
-        assert_eq!(
-            config(&[]).expect("defaults").engine.busy_answer_ttl,
-            Duration::from_millis(250)
-        );
         let e = config(&[("PRICESYNC_HTTP_BACKLOG", "0")]).expect_err("invalid");
         assert_eq!(e.variable, "PRICESYNC_HTTP_BACKLOG");
         let e = config(&[("PRICESYNC_HTTP_BACKLOG", "70000")]).expect_err("invalid");
