@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use pricesync_store::StoreError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// An error answered to an HTTP client.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +43,8 @@ pub enum ApiError {
 }
 
 /// The body of every error answer.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(
     as = Error,
     example = json!({
@@ -51,20 +52,30 @@ pub enum ApiError {
         "message": "query parameter limit: \"0\" is not a whole number from 1 to 1000"
     })
 )]
-pub struct ErrorBody<'a> {
+pub struct ErrorBody {
     /// A short machine-readable code: `invalid_parameter`, `invalid_request`,
     /// `invalid_provider`, `invalid_sync_id`, `invalid_body`,
     /// `unknown_provider`, `not_found`, `unauthorized`, `admin_disabled`,
-    /// `conflict`, `unavailable`, `internal`.
-    #[schema(value_type = String)]
-    error: &'a str,
+    /// `conflict`, `payload_too_large`, `unavailable`, `metrics_unavailable`,
+    /// `internal`.
+    pub error: String,
     /// What is wrong, for people.
-    message: String,
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// An error body with this code and message.
+    pub(crate) fn new(code: &str, message: String) -> Self {
+        Self {
+            error: code.to_owned(),
+            message,
+        }
+    }
 }
 
 impl ApiError {
     /// A 400 for a query parameter, naming it.
-    pub fn bad_parameter(name: &str, problem: impl std::fmt::Display) -> Self {
+    pub(crate) fn bad_parameter(name: &str, problem: impl std::fmt::Display) -> Self {
         Self::BadRequest {
             code: "invalid_parameter",
             message: format!("query parameter {name}: {problem}"),
@@ -106,10 +117,7 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Unauthorized | ApiError::AdminDisabled) {
             response.insert_header(("WWW-Authenticate", "Bearer realm=\"pricesync-admin\""));
         }
-        response.json(ErrorBody {
-            error: self.code(),
-            message: self.to_string(),
-        })
+        response.json(ErrorBody::new(self.code(), self.to_string()))
     }
 }
 
@@ -134,7 +142,7 @@ impl From<StoreError> for ApiError {
 
 /// Turns actix's extractor errors (bad query string, path or body) into the
 /// JSON error shape instead of actix's plain-text answers.
-pub fn extractor_error(message: String) -> actix_web::Error {
+pub(crate) fn extractor_error(message: String) -> actix_web::Error {
     ApiError::BadRequest {
         code: "invalid_request",
         message,
