@@ -43,9 +43,9 @@ impl From<EngineError> for ApiError {
                 message: error.to_string(),
             },
             EngineError::Store(e) => e.into(),
-            EngineError::Config(message) => {
-                tracing::error!(message, "engine configuration error");
-                ApiError::Internal
+            EngineError::Config(_) => {
+                tracing::error!(error = %error, "engine configuration error");
+                ApiError::Internal(error.into())
             }
         }
     }

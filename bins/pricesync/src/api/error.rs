@@ -35,11 +35,11 @@ pub enum ApiError {
     #[error("{0}")]
     Conflict(String),
     /// The database is unreachable or its pool exhausted: retry later.
-    #[error("{0}")]
-    Unavailable(String),
+    #[error("the database is unavailable; retry shortly")]
+    Unavailable(#[source] StoreError),
     /// A fault of the server; details are logged, not returned.
     #[error("internal error")]
-    Internal,
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// The body of every error answer.
@@ -91,7 +91,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",
-            ApiError::Internal => "internal",
+            ApiError::Internal(_) => "internal",
         }
     }
 }
@@ -105,7 +105,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -130,11 +130,11 @@ impl From<StoreError> for ApiError {
             },
             e if e.is_unavailable() => {
                 tracing::warn!(error = %e, "database unavailable");
-                ApiError::Unavailable("the database is unavailable; retry shortly".to_owned())
+                ApiError::Unavailable(e)
             }
             e => {
                 tracing::error!(error = %e, "store error");
-                ApiError::Internal
+                ApiError::Internal(e.into())
             }
         }
     }

@@ -115,7 +115,7 @@ impl<T: Serialize> Responder for Cached<T> {
             Ok(body) => body,
             Err(e) => {
                 tracing::error!(error = %e, "cannot serialise a response");
-                return ApiError::Internal.error_response();
+                return ApiError::Internal(e.into()).error_response();
             }
         };
         // SipHash with fixed keys: the same body gives the same tag on every
