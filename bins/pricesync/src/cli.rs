@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use pricesync_domain::{validate_price_list, PricingKind};
-use serde_json::json;
 
 use crate::api::types::admin::{ActiveSyncs, SchedulerStatus, SyncJob, SyncSummary};
 use crate::api::types::read::Model;
@@ -17,6 +16,17 @@ fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
         serde_json::to_string_pretty(value).context("serialising the output")?
     );
     Ok(())
+}
+
+/// `pricesync fetch --json`: a provider's list as validated, with what was
+/// skipped and why (no API body shows a fetched list).
+#[derive(serde::Serialize)]
+struct FetchOutput<'a> {
+    provider: &'a str,
+    fetched: usize,
+    valid: usize,
+    models: &'a [pricesync_domain::ModelOffering],
+    skipped: &'a [pricesync_domain::SkippedModel],
 }
 
 /// `pricesync status --json`: the body of `GET /admin/pricing/scheduler/status`
@@ -56,17 +66,13 @@ pub async fn fetch(
     validated.add_skipped(fetched.skipped);
     let (offerings, skipped) = validated.into_parts();
     if as_json {
-        let out = json!({
-            "provider": provider,
-            "fetched": total,
-            "valid": offerings.len(),
-            "models": offerings,
-            "skipped": skipped,
-        });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).context("serialising the list")?
-        );
+        print_json(&FetchOutput {
+            provider,
+            fetched: total,
+            valid: offerings.len(),
+            models: &offerings,
+            skipped: &skipped,
+        })?;
         return Ok(ExitCode::SUCCESS);
     }
     let count = |kind: PricingKind| {
