@@ -6,6 +6,10 @@ use actix_web::{HttpResponse, ResponseError};
 use pricesync_store::StoreError;
 use serde::{Deserialize, Serialize};
 
+/// How long a client should wait before retrying a 503 of an unavailable
+/// database or a server that is not ready.
+pub(crate) const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
 /// An error answered to an HTTP client.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -112,7 +116,10 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unavailable(_)) {
-            response.insert_header(("Retry-After", "5"));
+            response.insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                UNAVAILABLE_RETRY_AFTER_SECS.to_string(),
+            ));
         }
         if matches!(self, ApiError::Unauthorized | ApiError::AdminDisabled) {
             response.insert_header(("WWW-Authenticate", "Bearer realm=\"pricesync-admin\""));

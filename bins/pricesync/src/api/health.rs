@@ -27,7 +27,8 @@ pub(crate) async fn health() -> Json<Health> {
         (status = 200, description = "The database answers and its schema is current.", body = Ready,
             example = json!({ "status": "ready" })),
         (status = 503, description = "The database does not answer or migrations are pending.",
-            body = NotReady, example = json!({
+            body = NotReady, headers(("Retry-After" = u64, description = "Seconds to wait.")),
+            example = json!({
                 "status": "unavailable",
                 "error": "migrations_pending",
                 "message": "database migrations are pending; run `pricesync migrate`"

@@ -96,7 +96,12 @@ impl ResponseError for NotReady {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(self)
+        HttpResponse::build(self.status_code())
+            .insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                crate::api::error::UNAVAILABLE_RETRY_AFTER_SECS.to_string(),
+            ))
+            .json(self)
     }
 }
 
