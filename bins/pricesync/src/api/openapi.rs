@@ -31,8 +31,8 @@ const OPENAPI_PATH: &str = "/openapi.json";
 /// Where Swagger UI is served.
 const DOCS_PATH: &str = "/docs/";
 
-/// What the route list does not say: the title, the tags and the error
-/// shape every answer shares.
+/// What the route list does not say: the title, the description and the
+/// tags.
 #[derive(OpenApi)]
 #[openapi(
     info(
