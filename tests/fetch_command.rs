@@ -152,7 +152,7 @@ async fn sync_runs_in_the_foreground_and_the_other_commands_show_it() {
 
     let out = run(&dir, &server.uri(), &["jobs", "--json"]);
     let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(jobs[0]["state"], "completed");
+    assert_eq!(jobs[0]["status"], "completed");
     assert_eq!(jobs[0]["triggered_by"], "cli");
 
     let out = run(&dir, &server.uri(), &["status"]);
@@ -183,7 +183,7 @@ async fn a_failed_sync_exits_non_zero() {
     let out = run(&dir, &server.uri(), &["sync", "--json"]);
     assert!(!out.status.success());
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(result["sync"]["state"], "failed");
-    assert_eq!(result["providers"][0]["status"], "failed");
+    assert_eq!(result["status"], "failed");
+    assert_eq!(result["providers"]["openrouter"]["status"], "failed");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -9,11 +9,15 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pricesync_store::testing::TestDatabase;
 use pricesync_store::DatabaseUrl;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+#[path = "../bins/pricesync/tests/common/mod.rs"]
+mod common;
+
+use common::TestDatabase;
 
 const TOKEN: &str = "e2e-token-0123456789";
 
@@ -226,7 +230,7 @@ async fn operators_scenario_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_scenario_on_postgres() {
-    let Some(db) = TestDatabase::postgres().await else {
+    let Some(db) = common::postgres("operators_scenario_on_postgres").await else {
         return;
     };
     the_operators_scenario(db).await;
@@ -234,7 +238,7 @@ async fn operators_scenario_on_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_postgres_make_one_sync() {
-    let Some(db) = TestDatabase::postgres().await else {
+    let Some(db) = common::postgres("two_replicas_on_one_postgres_make_one_sync").await else {
         return;
     };
     let provider = slow_provider(Duration::from_millis(1000)).await;
@@ -272,7 +276,9 @@ async fn two_replicas_on_one_postgres_make_one_sync() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_mid_sync_has_its_sync_rescued_by_another() {
-    let Some(db) = TestDatabase::postgres().await else {
+    let Some(db) =
+        common::postgres("a_replica_killed_mid_sync_has_its_sync_rescued_by_another").await
+    else {
         return;
     };
     // The first fetch hangs (the replica is killed during it); later ones answer.
@@ -400,7 +406,7 @@ async fn sigterm_mid_sync_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_sync_on_postgres() {
-    let Some(db) = TestDatabase::postgres().await else {
+    let Some(db) = common::postgres("sigterm_mid_sync_on_postgres").await else {
         return;
     };
     sigterm_mid_sync_requeues_and_the_restart_completes(db).await;

@@ -4,9 +4,40 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use pricesync_domain::{validate_price_list, PricingKind};
-use serde_json::json;
 
+use crate::api::types::admin::{ActiveSyncs, SchedulerStatus, SyncJob, SyncSummary};
+use crate::api::types::read::Model;
 use crate::Config;
+
+/// Prints `value` as pretty JSON on stdout.
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).context("serialising the output")?
+    );
+    Ok(())
+}
+
+/// `pricesync fetch --json`: a provider's list as validated, with what was
+/// skipped and why (no API body shows a fetched list).
+#[derive(serde::Serialize)]
+struct FetchOutput<'a> {
+    provider: &'a str,
+    fetched: usize,
+    valid: usize,
+    models: &'a [pricesync_domain::ModelOffering],
+    skipped: &'a [pricesync_domain::SkippedModel],
+}
+
+/// `pricesync status --json`: the body of `GET /admin/pricing/scheduler/status`
+/// and that of `GET /admin/pricing/syncs/active`, side by side.
+#[derive(serde::Serialize)]
+struct StatusOutput {
+    #[serde(flatten)]
+    scheduler: SchedulerStatus,
+    #[serde(flatten)]
+    active: ActiveSyncs,
+}
 
 /// `pricesync fetch <provider> [--json]`: fetches one provider and prints
 /// the normalised list (counts, skipped models with reasons) without
@@ -35,17 +66,13 @@ pub async fn fetch(
     validated.add_skipped(fetched.skipped);
     let (offerings, skipped) = validated.into_parts();
     if as_json {
-        let out = json!({
-            "provider": provider,
-            "fetched": total,
-            "valid": offerings.len(),
-            "models": offerings,
-            "skipped": skipped,
-        });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).context("serialising the list")?
-        );
+        print_json(&FetchOutput {
+            provider,
+            fetched: total,
+            valid: offerings.len(),
+            models: &offerings,
+            skipped: &skipped,
+        })?;
         return Ok(ExitCode::SUCCESS);
     }
     let count = |kind: PricingKind| {
@@ -162,11 +189,12 @@ pub async fn sync(
     engine.shutdown().await;
     let logs = store.job_provider_logs(job.id).await?;
     if args.json {
-        let out = json!({ "sync": record, "providers": logs });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).context("serialising the result")?
-        );
+        // The same body as `GET /admin/pricing/sync/{id}`.
+        let view = pricesync_engine::JobView {
+            job: record.clone(),
+            providers: logs,
+        };
+        print_json(&SyncJob::from(&view))?;
     } else {
         println!(
             "sync {} {}{}",
@@ -225,18 +253,12 @@ pub async fn status(config: &Config, as_json: bool) -> anyhow::Result<ExitCode> 
     }
     let active = store.active_jobs().await?;
     if as_json {
-        let out = json!({
-            "scheduler_enabled": config.engine.scheduler.enabled,
-            "schedules": schedules,
-            "providers": providers.iter().map(|(p, last, ok)| json!({
-                "provider": p, "last": last, "last_success": ok,
-            })).collect::<Vec<_>>(),
-            "active_syncs": active,
-        });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).context("serialising the status")?
-        );
+        let scheduler =
+            SchedulerStatus::load(&store, &config.engine.scheduler, &config.providers).await?;
+        print_json(&StatusOutput {
+            scheduler,
+            active: ActiveSyncs::from(active.as_slice()),
+        })?;
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -298,10 +320,8 @@ pub async fn jobs(
     let store = crate::server::open_store(config).await?;
     let jobs = store.list_jobs(state, limit, None).await?;
     if as_json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&jobs).context("serialising the jobs")?
-        );
+        let jobs: Vec<SyncSummary> = jobs.iter().map(SyncSummary::from).collect();
+        print_json(&jobs)?;
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -414,18 +434,13 @@ pub async fn prices(
             .await?;
         models.extend(page.models);
         match page.next_cursor {
-            Some(cursor) => {
-                after =
-                    Some(pricesync_store::ModelCursor::parse(&cursor).map_err(anyhow::Error::msg)?)
-            }
+            Some(cursor) => after = Some(cursor),
             None => break,
         }
     }
     if as_json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&models).context("serialising the prices")?
-        );
+        let models: Vec<Model> = models.into_iter().map(Model::from).collect();
+        print_json(&models)?;
         return Ok(ExitCode::SUCCESS);
     }
     for m in &models {

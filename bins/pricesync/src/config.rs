@@ -23,6 +23,9 @@ pub struct ConfigError {
     pub value: String,
     /// What is wrong and what to use instead.
     pub reason: String,
+    /// The error behind it, when another crate refused the value.
+    #[source]
+    pub source: Option<pricesync_store::StoreError>,
 }
 
 /// The server's configuration.
@@ -78,7 +81,8 @@ impl Config {
             DatabaseUrl::parse(&value).map_err(|e| ConfigError {
                 variable: "DATABASE_URL",
                 value: redact_url(&value),
-                reason: e.to_string(),
+                reason: "not a database URL pricesync can use".to_owned(),
+                source: Some(e),
             })?
         };
         let bind_addr = parse(&get, "PRICESYNC_BIND_ADDR", "127.0.0.1:8080", |v| {
@@ -104,6 +108,7 @@ impl Config {
                 variable: "PRICESYNC_HTTP_WORKERS",
                 value,
                 reason,
+                source: None,
             })?),
         };
         let pool = PoolConfig {
@@ -137,6 +142,7 @@ impl Config {
                 // A secret: never echoed.
                 value: "<not shown>".to_owned(),
                 reason,
+                source: None,
             })?,
         };
         Ok(Self {
@@ -171,6 +177,7 @@ fn provider_list(
                     "unknown provider {name:?}; known providers: {}",
                     known.join(", ")
                 ),
+                source: None,
             });
         }
         if !providers.iter().any(|p| p == name) {
@@ -182,6 +189,7 @@ fn provider_list(
             variable: VARIABLE,
             value,
             reason: "name at least one provider".to_owned(),
+            source: None,
         });
     }
     Ok(providers)
@@ -245,6 +253,7 @@ fn engine_config(
                 variable,
                 value,
                 reason,
+                source: None,
             })?;
             provider_intervals.insert(provider.clone(), interval);
         }
@@ -261,6 +270,7 @@ fn engine_config(
             variable: "PRICESYNC_MIN_TOKEN_PRICE_USD",
             value: validation.per_token.min_nonzero.to_string(),
             reason: "must be below PRICESYNC_MAX_TOKEN_PRICE_USD".to_owned(),
+            source: None,
         });
     }
     let shrink = parse(get, "PRICESYNC_SHRINK_GUARD_PERCENT", "50", |v| {
@@ -278,6 +288,7 @@ fn engine_config(
             value: rescue.as_secs().to_string(),
             reason: "must be longer than PRICESYNC_HEARTBEAT_SECS, or live jobs would be rescued"
                 .into(),
+            source: None,
         });
     }
     Ok(EngineConfig {
@@ -297,15 +308,6 @@ fn engine_config(
             })? as u64
                 * 86_400,
         ),
-        busy_answer_ttl: Duration::from_millis(parse(
-            get,
-            "PRICESYNC_BUSY_ANSWER_TTL_MS",
-            "250",
-            |v| match v.trim().parse::<u64>() {
-                Ok(ms) if ms <= 10_000 => Ok(ms),
-                _ => Err("use a whole number of milliseconds from 0 to 10000".to_owned()),
-            },
-        )?),
         sync: SyncOptions {
             validation,
             shrink_guard: ShrinkGuard {
@@ -344,6 +346,7 @@ fn parse<T>(
         variable,
         value,
         reason,
+        source: None,
     })
 }
 
@@ -391,14 +394,6 @@ mod tests {
         assert_eq!(e.variable, "PRICESYNC_DB_POOL_SIZE");
         let e = config(&[("PRICESYNC_HTTP_WORKERS", "many")]).expect_err("invalid");
         assert_eq!(e.variable, "PRICESYNC_HTTP_WORKERS");
-        let e = config(&[("PRICESYNC_BUSY_ANSWER_TTL_MS", "-1")]).expect_err("invalid");
-        assert_eq!(e.variable, "PRICESYNC_BUSY_ANSWER_TTL_MS");
-        let c = config(&[("PRICESYNC_BUSY_ANSWER_TTL_MS", "0")]).expect("zero turns reuse off");
-        assert_eq!(c.engine.busy_answer_ttl, Duration::ZERO);
-        assert_eq!(
-            config(&[]).expect("defaults").engine.busy_answer_ttl,
-            Duration::from_millis(250)
-        );
         let e = config(&[("PRICESYNC_HTTP_BACKLOG", "0")]).expect_err("invalid");
         assert_eq!(e.variable, "PRICESYNC_HTTP_BACKLOG");
         let e = config(&[("PRICESYNC_HTTP_BACKLOG", "70000")]).expect_err("invalid");

@@ -11,6 +11,7 @@ use pricesync_engine::{Engine, EngineHandle, SyncHooks};
 use pricesync_providers::PriceFetcher;
 use pricesync_store::Store;
 use tokio::net::TcpSocket;
+use utoipa_actix_web::AppExt;
 
 use crate::api;
 use crate::api::auth::AdminTokens;
@@ -110,12 +111,14 @@ impl Application {
         let tokens = web::Data::new(AdminTokens(config.admin_tokens.clone()));
         let mut server = HttpServer::new(move || {
             App::new()
+                .into_utoipa_app()
+                .configure(api::routes)
+                .into_app()
                 .wrap(api::json_payload_errors())
                 .wrap(actix_web::middleware::from_fn(api::observe))
                 .app_data(store_data.clone())
                 .app_data(engine_data.clone())
                 .app_data(tokens.clone())
-                .configure(api::configure)
                 .default_service(web::to(api::not_found))
         })
         .disable_signals()

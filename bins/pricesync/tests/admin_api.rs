@@ -2,155 +2,36 @@
 //! real server on port 0, a gated in-process provider, jobs followed through
 //! the engine's pause points (no sleeps).
 
+mod common;
+
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use pricesync::{Application, Config};
-use pricesync_domain::{
-    parse_decimal, ComponentKey, JobState, Meter, PriceSource, ProviderId, RawOffering, RawPricing,
-};
-use pricesync_engine::{SyncHooks, SyncPoint};
-use pricesync_providers::{FetchError, FetchedList, PriceFetcher};
-use pricesync_store::testing::TestDatabase;
+use common::{model, on_both_backends, StubProvider, TestApp, TestDatabase, TOKEN};
+use pricesync::api::types::admin::SyncBusy;
+use pricesync_domain::{JobState, Meter};
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
-const TOKEN: &str = "test-token-0123456789";
-
-/// A provider whose fetch waits until the test opens its gate.
-struct GatedProvider {
-    provider: ProviderId,
-    gate: Arc<Notify>,
-}
-
-#[async_trait]
-impl PriceFetcher for GatedProvider {
-    fn provider(&self) -> &ProviderId {
-        &self.provider
-    }
-
-    async fn fetch(&self) -> Result<FetchedList, FetchError> {
-        self.gate.notified().await;
-        Ok(FetchedList {
-            models: vec![RawOffering {
-                provider_model_id: "anthropic/claude-sonnet-4.5".into(),
-                display_name: None,
-                context_length: None,
-                source: PriceSource::Api,
-                pricing: RawPricing::Metered(vec![(
-                    ComponentKey {
-                        meter: Meter::InputTokens,
-                        min_prompt_tokens: 0,
-                    },
-                    parse_decimal("0.0000001875").expect("price"),
-                )]),
-            }],
-            skipped: vec![],
-        })
-    }
-}
-
-struct Finished(mpsc::UnboundedSender<(Uuid, Option<JobState>)>);
-
-#[async_trait]
-impl SyncHooks for Finished {
-    async fn reached(&self, point: SyncPoint) {
-        if let SyncPoint::JobFinished { job, state } = point {
-            let _ = self.0.send((job, state));
-        }
-    }
-}
-
-struct TestApp {
-    base: String,
-    client: reqwest::Client,
-    gate: Arc<Notify>,
-    finished: mpsc::UnboundedReceiver<(Uuid, Option<JobState>)>,
-    handle: actix_web::dev::ServerHandle,
-    db: TestDatabase,
-}
-
-impl TestApp {
-    async fn start(db: TestDatabase, tokens: Option<&str>) -> Self {
-        let lookup = |name: &str| match name {
-            "PRICESYNC_ADMIN_TOKENS" => tokens.map(str::to_owned),
-            "PRICING_SYNC_PROVIDERS" => Some("openrouter".to_owned()),
-            "PRICING_SYNC_ENABLED" => Some("false".to_owned()),
-            _ => None,
-        };
-        let mut config = Config::from_lookup(lookup).expect("config");
-        config.database_url = db.url.clone();
-        config.bind_addr = "127.0.0.1:0".parse().expect("address");
-        config.http_workers = Some(2);
-        let gate = Arc::new(Notify::new());
-        let provider: Arc<dyn PriceFetcher> = Arc::new(GatedProvider {
-            provider: ProviderId::parse("openrouter").expect("provider"),
-            gate: gate.clone(),
-        });
-        let (tx, finished) = mpsc::unbounded_channel();
-        let app = Application::build(&config, vec![provider], Some(Arc::new(Finished(tx))))
-            .await
-            .expect("server builds");
-        let base = format!("http://127.0.0.1:{}", app.port());
-        let handle = app.handle();
-        tokio::spawn(app.run_until_stopped());
-        Self {
-            base,
-            client: reqwest::Client::new(),
-            gate,
-            finished,
-            handle,
-            db,
-        }
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> reqwest::Response {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.expect("request")
-    }
-
-    async fn admin(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let response = self.call(method, path, Some(TOKEN), body).await;
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn wait_finished(&mut self, job: Uuid) -> Option<JobState> {
-        loop {
-            let (id, state) = self
-                .finished
-                .recv()
-                .await
-                .expect("the engine reports finished jobs");
-            if id == job {
-                return state;
-            }
-        }
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        drop(self.handle.stop(false));
-    }
+/// The server with an admin token (when `with_token`) and an openrouter
+/// whose fetch waits until the test opens `gate`.
+async fn start(db: TestDatabase, with_token: bool) -> (TestApp, Arc<Notify>) {
+    let gate = Arc::new(Notify::new());
+    let provider = StubProvider::new(
+        "openrouter",
+        vec![model(
+            "anthropic/claude-sonnet-4.5",
+            &[(Meter::InputTokens, 0, "0.0000001875")],
+        )],
+    )
+    .gated(gate.clone());
+    let builder = TestApp::builder().provider(provider).http_workers(2);
+    let builder = if with_token {
+        builder.admin_token()
+    } else {
+        builder
+    };
+    (builder.start(db).await, gate)
 }
 
 const ADMIN_ROUTES: [(&str, &str); 9] = [
@@ -172,7 +53,7 @@ const ADMIN_ROUTES: [(&str, &str); 9] = [
 ];
 
 async fn every_admin_route_needs_a_valid_token(db: TestDatabase) {
-    let app = TestApp::start(db, Some(&format!("ops:{TOKEN}"))).await;
+    let (app, _gate) = start(db, true).await;
     for (method, path) in ADMIN_ROUTES {
         let method: reqwest::Method = method.parse().expect("method");
         for token in [None, Some("wrong-token-0123456789"), Some("")] {
@@ -195,7 +76,7 @@ async fn every_admin_route_needs_a_valid_token(db: TestDatabase) {
 }
 
 async fn without_configured_tokens_the_admin_api_is_closed(db: TestDatabase) {
-    let app = TestApp::start(db, None).await;
+    let (app, _gate) = start(db, false).await;
     for (method, path) in ADMIN_ROUTES {
         let response = app
             .call(method.parse().expect("method"), path, Some(TOKEN), None)
@@ -207,7 +88,7 @@ async fn without_configured_tokens_the_admin_api_is_closed(db: TestDatabase) {
 }
 
 async fn the_operators_scenario(db: TestDatabase) {
-    let mut app = TestApp::start(db, Some(&format!("ops:{TOKEN}"))).await;
+    let (mut app, gate) = start(db, true).await;
     let response = app
         .call(
             reqwest::Method::POST,
@@ -242,6 +123,8 @@ async fn the_operators_scenario(db: TestDatabase) {
     assert_eq!(refused.status().as_u16(), 429);
     assert!(refused.headers().contains_key("retry-after"));
     let refused: Value = refused.json().await.expect("JSON");
+    // The 429 body is exactly the documented type.
+    serde_json::from_value::<SyncBusy>(refused.clone()).expect("a SyncBusy");
     assert_eq!(refused["error"], "sync_in_progress");
     assert_eq!(refused["active_sync_id"], sync_id.to_string());
     assert_eq!(refused["poll_url"], location.as_str());
@@ -255,7 +138,7 @@ async fn the_operators_scenario(db: TestDatabase) {
         .await;
     assert_eq!(active["count"], 1);
 
-    app.gate.notify_one();
+    gate.notify_one();
     assert_eq!(app.wait_finished(sync_id).await, Some(JobState::Completed));
     let (_, done) = app.admin(reqwest::Method::GET, &location, None).await;
     assert_eq!(done["status"], "completed");
@@ -334,7 +217,7 @@ async fn the_operators_scenario(db: TestDatabase) {
 }
 
 async fn a_running_sync_can_be_cancelled(db: TestDatabase) {
-    let mut app = TestApp::start(db, Some(&format!("ops:{TOKEN}"))).await;
+    let (mut app, _gate) = start(db, true).await;
     let (status, accepted) = app
         .admin(
             reqwest::Method::POST,
@@ -368,7 +251,7 @@ async fn a_running_sync_can_be_cancelled(db: TestDatabase) {
 }
 
 async fn bad_admin_requests_are_json_400s_and_404s(db: TestDatabase) {
-    let app = TestApp::start(db, Some(&format!("ops:{TOKEN}"))).await;
+    let (app, _gate) = start(db, true).await;
     for (method, path, body, status, mentions) in [
         (
             "GET",
@@ -427,6 +310,15 @@ async fn bad_admin_requests_are_json_400s_and_404s(db: TestDatabase) {
             400,
             "unknown field",
         ),
+        // An array where the object belongs (serde would read it as the
+        // struct's fields in order).
+        (
+            "POST",
+            "/admin/pricing/sync/trigger",
+            Some(json!([["openrouter"], true])),
+            400,
+            "JSON object",
+        ),
         (
             "DELETE",
             "/admin/pricing/locks/pricing_sync:nosuch",
@@ -467,7 +359,7 @@ async fn bad_admin_requests_are_json_400s_and_404s(db: TestDatabase) {
 }
 
 async fn locks_are_listed_and_can_be_released(db: TestDatabase) {
-    let app = TestApp::start(db, Some(&format!("ops:{TOKEN}"))).await;
+    let (app, _gate) = start(db, true).await;
     app.db
         .store
         .try_acquire_lease(
@@ -500,7 +392,7 @@ async fn locks_are_listed_and_can_be_released(db: TestDatabase) {
 }
 
 async fn ops_endpoints_answer(db: TestDatabase) {
-    let app = TestApp::start(db, None).await;
+    let (app, _gate) = start(db, false).await;
     let pool: Value = app
         .call(reqwest::Method::GET, "/metrics/pool", None, None)
         .await
@@ -522,22 +414,6 @@ async fn ops_endpoints_answer(db: TestDatabase) {
         .to_str()
         .map(|v| v.len() == 36)
         .unwrap_or(false));
-}
-
-macro_rules! on_both_backends {
-    ($($case:ident),+ $(,)?) => {
-        mod sqlite { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::$case(super::TestDatabase::sqlite().await).await; }
-        )+ }
-        mod postgres { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let Some(db) = super::TestDatabase::postgres().await else { return };
-                super::$case(db).await;
-            }
-        )+ }
-    };
 }
 
 on_both_backends!(

@@ -1,98 +1,14 @@
 //! Black-box tests of the read API over HTTP: the real server on port 0, a
 //! database of its own per test (SQLite, and PostgreSQL when available).
 
-use pricesync::{Application, Config};
-use pricesync_domain::{
-    diff_price_lists, parse_decimal, validate_price_list, ComponentKey, Meter, PriceSource,
-    ProviderId, RawOffering, RawPricing, ShrinkGuard, ValidationPolicy,
-};
-use pricesync_store::testing::TestDatabase;
+mod common;
+
+use common::{model, on_both_backends, TestApp, TestDatabase};
+use pricesync_domain::Meter;
 use serde_json::Value;
 
-struct TestApp {
-    base: String,
-    client: reqwest::Client,
-    handle: actix_web::dev::ServerHandle,
-    _db: TestDatabase,
-}
-
-impl TestApp {
-    async fn start(db: TestDatabase) -> Self {
-        let mut config = Config::from_lookup(|_| None).expect("defaults");
-        config.database_url = db.url.clone();
-        config.bind_addr = "127.0.0.1:0".parse().expect("address");
-        config.http_workers = Some(1);
-        config.engine.scheduler.enabled = false;
-        let app = Application::build(&config, Vec::new(), None)
-            .await
-            .expect("server builds");
-        let base = format!("http://127.0.0.1:{}", app.port());
-        let handle = app.handle();
-        tokio::spawn(app.run_until_stopped());
-        Self {
-            base,
-            client: reqwest::Client::new(),
-            handle,
-            _db: db,
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("request");
-        let status = response.status().as_u16();
-        let body = response.json().await.expect("JSON body");
-        (status, body)
-    }
-
-    async fn seed(&self, provider: &str, models: Vec<RawOffering>) {
-        let provider = ProviderId::parse(provider).expect("provider");
-        let store = &self._db.store;
-        let stored = store.load_provider_prices(&provider).await.expect("load");
-        let fresh = validate_price_list(models, &ValidationPolicy::default());
-        let diff = diff_price_lists(&stored, &fresh, ShrinkGuard::default());
-        store
-            .apply_price_diff(&provider, &diff, None, None)
-            .await
-            .expect("apply");
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        // Stopping the server lets run_until_stopped shut the engine down.
-        drop(self.handle.stop(false));
-    }
-}
-
-fn model(id: &str, prices: &[(Meter, u64, &str)]) -> RawOffering {
-    RawOffering {
-        provider_model_id: id.to_owned(),
-        display_name: None,
-        context_length: None,
-        source: PriceSource::Api,
-        pricing: RawPricing::Metered(
-            prices
-                .iter()
-                .map(|(meter, band, price)| {
-                    (
-                        ComponentKey {
-                            meter: *meter,
-                            min_prompt_tokens: *band,
-                        },
-                        parse_decimal(price).expect("price"),
-                    )
-                })
-                .collect(),
-        ),
-    }
-}
-
-async fn serves_models_with_exact_prices(app: TestApp) {
+async fn serves_models_with_exact_prices(db: TestDatabase) {
+    let app = TestApp::builder().start(db).await;
     app.seed(
         "openrouter",
         vec![
@@ -167,7 +83,8 @@ fn urlencode(text: &str) -> String {
         .collect()
 }
 
-async fn bad_requests_are_json_400s_that_say_what_is_wrong(app: TestApp) {
+async fn bad_requests_are_json_400s_that_say_what_is_wrong(db: TestDatabase) {
+    let app = TestApp::builder().start(db).await;
     for (path, mentions) in [
         ("/v1/pricing/models?limit=0", "limit"),
         ("/v1/pricing/models?limit=abc", "limit"),
@@ -193,7 +110,8 @@ async fn bad_requests_are_json_400s_that_say_what_is_wrong(app: TestApp) {
     assert_eq!(body["error"], "not_found");
 }
 
-async fn unchanged_answers_revalidate_with_etags(app: TestApp) {
+async fn unchanged_answers_revalidate_with_etags(db: TestDatabase) {
+    let app = TestApp::builder().start(db).await;
     app.seed(
         "nearai",
         vec![model("m", &[(Meter::InputTokens, 0, "0.00000085")])],
@@ -230,7 +148,8 @@ async fn unchanged_answers_revalidate_with_etags(app: TestApp) {
     );
 }
 
-async fn health_and_readiness(app: TestApp) {
+async fn health_and_readiness(db: TestDatabase) {
+    let app = TestApp::builder().start(db).await;
     assert_eq!(
         app.get("/health").await,
         (200, serde_json::json!({"status": "ok"}))
@@ -239,28 +158,6 @@ async fn health_and_readiness(app: TestApp) {
         app.get("/ready").await,
         (200, serde_json::json!({"status": "ready"}))
     );
-}
-
-macro_rules! on_both_backends {
-    ($($case:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::TestApp::start(super::TestDatabase::sqlite().await).await).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(db) = super::TestDatabase::postgres().await else { return };
-                    super::$case(super::TestApp::start(db).await).await;
-                }
-            )+
-        }
-    };
 }
 
 on_both_backends!(

@@ -17,6 +17,7 @@ pub struct ParseStateError {
 /// The state of a sync job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum JobState {
     /// Waiting for a worker.
     Queued,
@@ -102,6 +103,7 @@ impl FromStr for JobState {
 /// The outcome of one provider within a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ProviderRunStatus {
     /// Fetched, validated and written (or diffed, in a dry run).
     Succeeded,

@@ -10,6 +10,7 @@ use crate::{ComponentKey, ModelId, PriceComponent};
 /// How a model is priced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PricingKind {
     /// Priced per unit; at least one component is non-zero.
     Metered,
@@ -71,6 +72,7 @@ impl fmt::Display for PricingKind {
 /// Where a price came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PriceSource {
     /// The provider's API.
     Api,
@@ -103,6 +105,7 @@ impl FromStr for PriceSource {
 /// Whether a stored model is still offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ModelStatus {
     /// In the provider's latest list.
     Active,

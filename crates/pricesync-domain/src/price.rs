@@ -91,9 +91,34 @@ pub enum MeterUnit {
     Event,
 }
 
+// A decimal string in the API, named for what it holds rather than for the
+// Rust type, with the pattern clients can check it against.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for UsdPerUnit {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "An exact price in US dollars per unit, as a decimal string (never a JSON \
+                 number, so no precision is lost), normalised: no trailing zeros.",
+            ))
+            .pattern(Some(r"^[0-9]+(\.[0-9]+)?$"))
+            .examples(["0.000003"])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for UsdPerUnit {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("UsdDecimal")
+    }
+}
+
 /// The thing a price component charges for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Meter {
     /// Prompt (input) tokens.
     InputTokens,
@@ -251,6 +276,7 @@ impl fmt::Display for ComponentKey {
 /// One price of a model: so many USD per unit of a meter, from a prompt
 /// size, at a time of day or at any time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PriceComponent {
     /// What is charged.
     pub meter: Meter,

@@ -312,6 +312,36 @@ struct WindowJson {
     utc_days: Option<Vec<String>>,
 }
 
+// The JSON object of a window, with the patterns clients can check.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for TimeWindow {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        let time = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"))
+                .description(Some(description.to_owned()))
+        };
+        let day = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(DAY_NAMES));
+        ObjectBuilder::new()
+            .description(Some(
+                "A UTC time-of-day window: from utc_start (inclusive) to utc_end (exclusive), \
+                 wrapping past midnight when utc_end is not after utc_start; only on utc_days \
+                 (the UTC weekday of the request) when present.",
+            ))
+            .property("utc_start", time("Start, HH:MM UTC, inclusive."))
+            .required("utc_start")
+            .property("utc_end", time("End, HH:MM UTC, exclusive (24:00: midnight)."))
+            .required("utc_end")
+            .property("utc_days", ArrayBuilder::new().items(day))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for TimeWindow {}
+
 fn parse_hhmm_text(text: &str) -> Option<u16> {
     let (h, m) = text.split_once(':')?;
     if h.len() != 2 || m.len() != 2 {

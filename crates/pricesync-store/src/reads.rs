@@ -8,7 +8,6 @@ use pricesync_domain::{
     Meter, ModelStatus, PriceComponent, PriceSource, PricingKind, ProviderId, TimeWindow,
     UsdPerUnit,
 };
-use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -54,31 +53,6 @@ pub struct ModelCursor {
     pub model_id: String,
 }
 
-impl ModelCursor {
-    /// The cursor's text form, `provider:model_id` (provider names hold no
-    /// colon; model ids may).
-    pub fn encode(&self) -> String {
-        format!("{}:{}", self.provider, self.model_id)
-    }
-
-    /// Parses the text form.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        match text.split_once(':') {
-            Some((provider, model_id))
-                if ProviderId::parse(provider).is_ok() && !model_id.is_empty() =>
-            {
-                Ok(Self {
-                    provider: provider.to_owned(),
-                    model_id: model_id.to_owned(),
-                })
-            }
-            _ => Err(format!(
-                "cursor {text:?} is not valid; pass the next_cursor of the previous page"
-            )),
-        }
-    }
-}
-
 /// A listing of models.
 #[derive(Debug, Clone, Default)]
 pub struct ModelQuery {
@@ -94,8 +68,8 @@ pub struct ModelQuery {
     pub after: Option<ModelCursor>,
 }
 
-/// A model with its current prices, as the read API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A model with its current prices.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelRecord {
     /// The provider.
     pub provider: String,
@@ -114,28 +88,24 @@ pub struct ModelRecord {
     /// Current (for removed models: last known) price components.
     pub prices: Vec<PriceComponent>,
     /// When pricesync first saw the model.
-    #[serde(with = "time::serde::rfc3339")]
     pub first_seen_at: OffsetDateTime,
     /// When the model's row last changed.
-    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     /// When the model disappeared from its provider's list.
-    #[serde(with = "time::serde::rfc3339::option")]
     pub removed_at: Option<OffsetDateTime>,
 }
 
 /// A page of models.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelPage {
     /// The models, ordered by provider then model id.
     pub models: Vec<ModelRecord>,
-    /// Pass as `cursor` to get the next page; `None` on the last page.
-    pub next_cursor: Option<String>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_cursor: Option<ModelCursor>,
 }
 
 /// What happened to a component.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HistoryChange {
     /// It appeared.
     Added,
@@ -161,7 +131,7 @@ pub struct HistoryQuery {
 }
 
 /// One change of one price component.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {
     /// The entry's id: entries are ordered by it.
     pub id: i64,
@@ -185,17 +155,16 @@ pub struct HistoryEntry {
     /// The sync that made the change.
     pub sync_id: Option<Uuid>,
     /// When.
-    #[serde(with = "time::serde::rfc3339")]
     pub changed_at: OffsetDateTime,
 }
 
 /// A page of history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryPage {
     /// Oldest first.
     pub entries: Vec<HistoryEntry>,
-    /// Pass as `cursor` to get the next page; `None` on the last page.
-    pub next_cursor: Option<String>,
+    /// The id after which the next page starts; `None` on the last page.
+    pub next_cursor: Option<i64>,
 }
 
 type ModelRow = (
@@ -343,12 +312,9 @@ impl Store {
             });
         }
         let next_cursor = if has_more {
-            models.last().map(|m| {
-                ModelCursor {
-                    provider: m.provider.clone(),
-                    model_id: m.model_id.clone(),
-                }
-                .encode()
+            models.last().map(|m| ModelCursor {
+                provider: m.provider.clone(),
+                model_id: m.model_id.clone(),
             })
         } else {
             None
@@ -456,7 +422,7 @@ impl Store {
             });
         }
         let next_cursor = if has_more {
-            entries.last().map(|e| e.id.to_string())
+            entries.last().map(|e| e.id)
         } else {
             None
         };

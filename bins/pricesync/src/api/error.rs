@@ -4,7 +4,11 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use pricesync_store::StoreError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// How long a client should wait before retrying a 503 of an unavailable
+/// database or a server that is not ready.
+pub(crate) const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
 /// An error answered to an HTTP client.
 #[derive(Debug, thiserror::Error)]
@@ -35,15 +39,16 @@ pub enum ApiError {
     #[error("{0}")]
     Conflict(String),
     /// The database is unreachable or its pool exhausted: retry later.
-    #[error("{0}")]
-    Unavailable(String),
+    #[error("the database is unavailable; retry shortly")]
+    Unavailable(#[source] StoreError),
     /// A fault of the server; details are logged, not returned.
     #[error("internal error")]
-    Internal,
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// The body of every error answer.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(
     as = Error,
     example = json!({
@@ -51,20 +56,30 @@ pub enum ApiError {
         "message": "query parameter limit: \"0\" is not a whole number from 1 to 1000"
     })
 )]
-pub struct ErrorBody<'a> {
+pub struct ErrorBody {
     /// A short machine-readable code: `invalid_parameter`, `invalid_request`,
     /// `invalid_provider`, `invalid_sync_id`, `invalid_body`,
     /// `unknown_provider`, `not_found`, `unauthorized`, `admin_disabled`,
-    /// `conflict`, `unavailable`, `internal`.
-    #[schema(value_type = String)]
-    error: &'a str,
+    /// `conflict`, `payload_too_large`, `unavailable`, `metrics_unavailable`,
+    /// `internal`.
+    pub error: String,
     /// What is wrong, for people.
-    message: String,
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// An error body with this code and message.
+    pub(crate) fn new(code: &str, message: String) -> Self {
+        Self {
+            error: code.to_owned(),
+            message,
+        }
+    }
 }
 
 impl ApiError {
     /// A 400 for a query parameter, naming it.
-    pub fn bad_parameter(name: &str, problem: impl std::fmt::Display) -> Self {
+    pub(crate) fn bad_parameter(name: &str, problem: impl std::fmt::Display) -> Self {
         Self::BadRequest {
             code: "invalid_parameter",
             message: format!("query parameter {name}: {problem}"),
@@ -80,7 +95,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",
-            ApiError::Internal => "internal",
+            ApiError::Internal(_) => "internal",
         }
     }
 }
@@ -94,22 +109,22 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unavailable(_)) {
-            response.insert_header(("Retry-After", "5"));
+            response.insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                UNAVAILABLE_RETRY_AFTER_SECS.to_string(),
+            ));
         }
         if matches!(self, ApiError::Unauthorized | ApiError::AdminDisabled) {
             response.insert_header(("WWW-Authenticate", "Bearer realm=\"pricesync-admin\""));
         }
-        response.json(ErrorBody {
-            error: self.code(),
-            message: self.to_string(),
-        })
+        response.json(ErrorBody::new(self.code(), self.to_string()))
     }
 }
 
@@ -122,11 +137,11 @@ impl From<StoreError> for ApiError {
             },
             e if e.is_unavailable() => {
                 tracing::warn!(error = %e, "database unavailable");
-                ApiError::Unavailable("the database is unavailable; retry shortly".to_owned())
+                ApiError::Unavailable(e)
             }
             e => {
                 tracing::error!(error = %e, "store error");
-                ApiError::Internal
+                ApiError::Internal(e.into())
             }
         }
     }
@@ -134,7 +149,7 @@ impl From<StoreError> for ApiError {
 
 /// Turns actix's extractor errors (bad query string, path or body) into the
 /// JSON error shape instead of actix's plain-text answers.
-pub fn extractor_error(message: String) -> actix_web::Error {
+pub(crate) fn extractor_error(message: String) -> actix_web::Error {
     ApiError::BadRequest {
         code: "invalid_request",
         message,

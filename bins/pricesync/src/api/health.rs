@@ -1,11 +1,11 @@
 //! `/health` (the process is alive) and `/ready` (it can serve: the
 //! database answers and its schema is current).
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::web::Json;
+use actix_web::{get, web};
 use pricesync_store::Store;
-use serde_json::json;
 
-use super::openapi::{Health, Readiness};
+use super::types::ops::{Alive, Health, NotReady, NotReadyReason, Ready, ReadyStatus};
 
 /// Alive: answers without touching the database.
 #[utoipa::path(
@@ -15,8 +15,8 @@ use super::openapi::{Health, Readiness};
         example = json!({ "status": "ok" }))),
 )]
 #[get("/health")]
-pub async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+pub(crate) async fn health() -> Json<Health> {
+    Json(Health { status: Alive::Ok })
 }
 
 /// Ready: the database answers and no migration is pending.
@@ -24,10 +24,11 @@ pub async fn health() -> HttpResponse {
     tag = "ops",
     summary = "Readiness",
     responses(
-        (status = 200, description = "The database answers and its schema is current.", body = Readiness,
+        (status = 200, description = "The database answers and its schema is current.", body = Ready,
             example = json!({ "status": "ready" })),
         (status = 503, description = "The database does not answer or migrations are pending.",
-            body = Readiness, example = json!({
+            body = NotReady, headers(("Retry-After" = u64, description = "Seconds to wait.")),
+            example = json!({
                 "status": "unavailable",
                 "error": "migrations_pending",
                 "message": "database migrations are pending; run `pricesync migrate`"
@@ -35,29 +36,19 @@ pub async fn health() -> HttpResponse {
     ),
 )]
 #[get("/ready")]
-pub async fn ready(store: web::Data<Store>) -> HttpResponse {
+pub(crate) async fn ready(store: web::Data<Store>) -> Result<Json<Ready>, NotReady> {
     if let Err(e) = store.ping().await {
         tracing::warn!(error = %e, "readiness: database does not answer");
-        return HttpResponse::ServiceUnavailable().json(json!({
-            "status": "unavailable",
-            "error": "database_unreachable",
-            "message": "the database does not answer",
-        }));
+        return Err(NotReadyReason::DatabaseUnreachable.into());
     }
     match store.schema_is_current().await {
-        Ok(true) => HttpResponse::Ok().json(json!({ "status": "ready" })),
-        Ok(false) => HttpResponse::ServiceUnavailable().json(json!({
-            "status": "unavailable",
-            "error": "migrations_pending",
-            "message": "database migrations are pending; run `pricesync migrate`",
+        Ok(true) => Ok(Json(Ready {
+            status: ReadyStatus::Ready,
         })),
+        Ok(false) => Err(NotReadyReason::MigrationsPending.into()),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: cannot read migrations");
-            HttpResponse::ServiceUnavailable().json(json!({
-                "status": "unavailable",
-                "error": "migrations_unknown",
-                "message": "cannot read the migration state",
-            }))
+            Err(NotReadyReason::MigrationsUnknown.into())
         }
     }
 }

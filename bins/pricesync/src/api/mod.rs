@@ -1,31 +1,42 @@
-//! The HTTP API: routes, extractor configuration and the error mapping.
+//! The HTTP API: the route list, extractor configuration and the error
+//! mapping. Bodies are the types of [`types`].
 
 mod admin;
-pub mod auth;
-pub mod error;
+pub(crate) mod auth;
+pub(crate) mod error;
 mod health;
-pub mod openapi;
-pub mod ops;
+mod openapi;
+pub(crate) mod ops;
 mod read;
+pub mod types;
 
 use actix_web::web;
+use utoipa_actix_web::service_config::ServiceConfig;
 
-/// Registers every route and makes extractor errors JSON.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(
-        web::QueryConfig::default()
-            .error_handler(|err, _| error::extractor_error(format!("invalid query string: {err}"))),
-    )
-    .app_data(
-        web::PathConfig::default()
-            .error_handler(|err, _| error::extractor_error(format!("invalid path: {err}"))),
-    )
-    .app_data(
-        web::JsonConfig::default()
-            .limit(MAX_BODY_BYTES)
-            .error_handler(|err, _| error::extractor_error(format!("invalid JSON body: {err}"))),
-    )
-    .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
+/// The route list: every route the server serves, each registered with its
+/// OpenAPI operation by the same `service` call (a handler without
+/// `#[utoipa::path]` does not compile here), plus the JSON extractor errors
+/// and Swagger UI. The server and the document are both built from it.
+pub(crate) fn routes(cfg: &mut ServiceConfig) {
+    cfg.map(|cfg| {
+        cfg.app_data(
+            web::QueryConfig::default().error_handler(|err, _| {
+                error::extractor_error(format!("invalid query string: {err}"))
+            }),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|err, _| error::extractor_error(format!("invalid path: {err}"))),
+        )
+        .app_data(
+            web::JsonConfig::default()
+                .limit(MAX_BODY_BYTES)
+                .error_handler(|err, _| {
+                    error::extractor_error(format!("invalid JSON body: {err}"))
+                }),
+        )
+        .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
+    })
     .service(health::health)
     .service(health::ready)
     .service(ops::metrics_text)
@@ -33,19 +44,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(read::list_models)
     .service(read::get_model)
     .service(read::history)
-    .configure(openapi::configure)
+    .service(openapi::openapi_json)
+    .map(openapi::configure_ui)
     .service(
-        web::scope(admin::SCOPE)
+        utoipa_actix_web::scope(admin::SCOPE)
             .wrap(actix_web::middleware::from_fn(auth::require_admin))
-            .configure(admin::configure)
+            .service(admin::scheduler_trigger)
+            .service(admin::sync_trigger)
+            .service(admin::active_syncs)
+            .service(admin::list_syncs)
+            .service(admin::cancel_sync)
+            .service(admin::get_sync)
+            .service(admin::scheduler_status)
+            .service(admin::list_locks)
+            .service(admin::release_lock)
             .default_service(web::to(not_found)),
     );
 }
 
 /// HTTP request durations, by method, route pattern and status class.
-pub const HTTP_DURATION: &str = "pricing_http_request_duration_seconds";
+pub(crate) const HTTP_DURATION: &str = "pricing_http_request_duration_seconds";
 /// Buckets of [`HTTP_DURATION`], in seconds.
-pub const HTTP_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+pub(crate) const HTTP_BUCKETS: [f64; 10] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
 
 fn describe_http_metrics() {
     metrics::describe_histogram!(
@@ -58,7 +79,7 @@ fn describe_http_metrics() {
 /// Records every request's duration and gives it a request id
 /// (`X-Request-Id`: the caller's when it is sane, else a new one), also set
 /// on the log span of the request.
-pub async fn observe(
+pub(crate) async fn observe(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
@@ -99,11 +120,11 @@ pub async fn observe(
 }
 
 /// The largest request body accepted, in bytes.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Replaces actix's plain-text 413 (an oversized body, rejected before any
 /// handler runs) with the JSON error shape.
-pub fn json_payload_errors<B: actix_web::body::MessageBody + 'static>(
+pub(crate) fn json_payload_errors<B: actix_web::body::MessageBody + 'static>(
 ) -> actix_web::middleware::ErrorHandlers<B> {
     use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
     use actix_web::ResponseError;
@@ -117,7 +138,7 @@ pub fn json_payload_errors<B: actix_web::body::MessageBody + 'static>(
 }
 
 /// The answer for a path no route serves.
-pub async fn not_found(
+pub(crate) async fn not_found(
     request: actix_web::HttpRequest,
 ) -> Result<actix_web::HttpResponse, error::ApiError> {
     Err(error::ApiError::NotFound(format!(

@@ -2,19 +2,19 @@
 
 use std::sync::OnceLock;
 
+use actix_web::web::Json;
 use actix_web::{get, web, HttpResponse};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use pricesync_store::Store;
-use serde_json::json;
 
 use super::error::ErrorBody;
-use super::openapi::PoolStatus;
+use super::types::ops::{MetricsUnavailable, PoolStatus};
 
 static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process-wide Prometheus recorder (once; later calls return
 /// the same handle), with explicit histogram buckets.
-pub fn prometheus() -> Option<PrometheusHandle> {
+pub(crate) fn prometheus() -> Option<PrometheusHandle> {
     PROMETHEUS
         .get_or_init(|| {
             let mut builder = PrometheusBuilder::new();
@@ -61,21 +61,19 @@ pub fn prometheus() -> Option<PrometheusHandle> {
     ),
 )]
 #[get("/metrics")]
-pub async fn metrics_text(store: web::Data<Store>) -> HttpResponse {
+pub(crate) async fn metrics_text(
+    store: web::Data<Store>,
+) -> Result<HttpResponse, MetricsUnavailable> {
     let status = store.pool_status();
     ::metrics::gauge!("pricing_db_pool_connections", "state" => "in_use").set(status.in_use as f64);
     ::metrics::gauge!("pricing_db_pool_connections", "state" => "idle").set(status.idle as f64);
     ::metrics::gauge!("pricing_db_pool_max_connections").set(status.max_size as f64);
     ::metrics::gauge!("pricing_db_pool_waiting").set(status.waiting as f64);
-    match prometheus() {
-        Some(handle) => HttpResponse::Ok()
-            .content_type("text/plain; version=0.0.4")
-            .body(handle.render()),
-        None => HttpResponse::ServiceUnavailable().json(json!({
-            "error": "metrics_unavailable",
-            "message": "the metrics recorder could not be installed",
-        })),
-    }
+    // Prometheus text, not JSON: the one body that is not a typed `Json`.
+    let handle = prometheus().ok_or(MetricsUnavailable)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(handle.render()))
 }
 
 /// `GET /metrics/pool`: the database pool as JSON.
@@ -85,14 +83,6 @@ pub async fn metrics_text(store: web::Data<Store>) -> HttpResponse {
     responses((status = 200, description = "The pool's state.", body = PoolStatus)),
 )]
 #[get("/metrics/pool")]
-pub async fn pool(store: web::Data<Store>) -> HttpResponse {
-    let status = store.pool_status();
-    HttpResponse::Ok().json(json!({
-        "size": status.size,
-        "max_size": status.max_size,
-        "in_use": status.in_use,
-        "idle": status.idle,
-        "waiting": status.waiting,
-        "status": if status.is_exhausted() { "exhausted" } else { "healthy" },
-    }))
+pub(crate) async fn pool(store: web::Data<Store>) -> Json<PoolStatus> {
+    Json(store.pool_status().into())
 }

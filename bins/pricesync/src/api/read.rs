@@ -6,17 +6,18 @@
 
 use std::hash::{Hash, Hasher};
 
+use actix_web::body::BoxBody;
 use actix_web::http::header;
-use actix_web::{get, web, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse, Responder};
 use pricesync_domain::ProviderId;
-use pricesync_store::{HistoryQuery, ModelCursor, ModelQuery, StatusFilter, Store};
+use pricesync_store::{HistoryQuery, ModelQuery, Store};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ErrorBody};
-use super::openapi::{HistoryPage, IfNoneMatch, Model, ModelPage, ModelStatusFilter};
+use super::types::read::{parse_model_cursor, HistoryPage, Model, ModelPage, StatusParam};
 
 const DEFAULT_LIMIT: u32 = 100;
 
@@ -24,7 +25,7 @@ const DEFAULT_LIMIT: u32 = 100;
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct ModelsParams {
+pub(crate) struct ModelsParams {
     /// Only this provider's models.
     #[param(example = "openrouter")]
     provider: Option<String>,
@@ -32,7 +33,7 @@ pub struct ModelsParams {
     #[param(example = "anthropic/claude-sonnet-4.5")]
     model: Option<String>,
     /// `active` (the default), `removed` or `all`.
-    #[param(value_type = Option<ModelStatusFilter>)]
+    #[param(value_type = Option<StatusParam>, inline)]
     status: Option<String>,
     /// At most this many models (1 to 1000; default 100).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
@@ -45,7 +46,7 @@ pub struct ModelsParams {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct HistoryParams {
+pub(crate) struct HistoryParams {
     /// Only this provider's changes.
     #[param(example = "openrouter")]
     provider: Option<String>,
@@ -90,37 +91,59 @@ fn model_param(value: Option<&str>) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// Answers `value` as JSON with an ETag, or 304 when the client has it.
-fn cached_json<T: Serialize>(request: &HttpRequest, value: &T) -> Result<HttpResponse, ApiError> {
-    let body = serde_json::to_vec(value).map_err(|e| {
-        tracing::error!(error = %e, "cannot serialise a response");
-        ApiError::Internal
-    })?;
-    // SipHash with fixed keys: the same body gives the same tag on every
-    // replica running the same build.
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    body.hash(&mut hasher);
-    let etag = format!("W/\"{:016x}\"", hasher.finish());
-    let matches = request
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|tag| tag.trim() == etag || tag.trim() == "*")
-        });
-    let mut response = if matches {
-        HttpResponse::NotModified()
-    } else {
-        HttpResponse::Ok()
-    };
-    response
-        .insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, "no-cache"));
-    if matches {
-        Ok(response.finish())
-    } else {
-        Ok(response.content_type("application/json").body(body))
+/// The conditional-request header of the read API (the handlers read it
+/// from the request; this only documents it).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // Never built: it documents a header read by `Cached`.
+pub(crate) struct IfNoneMatch {
+    /// The ETag of an earlier answer: 304 while it still matches.
+    #[param(rename = "If-None-Match", nullable = false)]
+    if_none_match: Option<String>,
+}
+
+/// A JSON answer with a weak ETag computed from the body, or 304 when the
+/// client's `If-None-Match` holds it.
+pub(crate) struct Cached<T>(pub(crate) T);
+
+impl<T: Serialize> Responder for Cached<T> {
+    type Body = BoxBody;
+
+    fn respond_to(self, request: &HttpRequest) -> HttpResponse {
+        use actix_web::ResponseError;
+        let body = match serde_json::to_vec(&self.0) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot serialise a response");
+                return ApiError::Internal(e.into()).error_response();
+            }
+        };
+        // SipHash with fixed keys: the same body gives the same tag on every
+        // replica running the same build.
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        body.hash(&mut hasher);
+        let etag = format!("W/\"{:016x}\"", hasher.finish());
+        let matches = request
+            .headers()
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(',')
+                    .any(|tag| tag.trim() == etag || tag.trim() == "*")
+            });
+        let mut response = if matches {
+            HttpResponse::NotModified()
+        } else {
+            HttpResponse::Ok()
+        };
+        response
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, "no-cache"));
+        if matches {
+            response.finish()
+        } else {
+            response.content_type("application/json").body(body)
+        }
     }
 }
 
@@ -136,36 +159,36 @@ fn cached_json<T: Serialize>(request: &HttpRequest, value: &T) -> Result<HttpRes
             ("Cache-Control" = String, description = "`no-cache`: revalidate with If-None-Match."))),
         (status = 304, description = "Unchanged since the tag sent in If-None-Match."),
         (status = 400, description = "A bad or unknown query parameter.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry (Retry-After).", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[get("/v1/pricing/models")]
-pub async fn list_models(
-    request: HttpRequest,
+pub(crate) async fn list_models(
     store: web::Data<Store>,
     params: web::Query<ModelsParams>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Cached<ModelPage>, ApiError> {
     let status = match params.status.as_deref() {
-        None => StatusFilter::Active,
+        None => StatusParam::default(),
         Some(text) => text
-            .parse()
-            .map_err(|e: String| ApiError::bad_parameter("status", e))?,
+            .parse::<StatusParam>()
+            .map_err(|e| ApiError::bad_parameter("status", e))?,
     };
     let after = params
         .cursor
         .as_deref()
-        .map(|c| ModelCursor::parse(c).map_err(|e| ApiError::bad_parameter("cursor", e)))
+        .map(|c| parse_model_cursor(c).map_err(|e| ApiError::bad_parameter("cursor", e)))
         .transpose()?;
     let page = store
         .list_models(&ModelQuery {
             provider: provider_param(params.provider.as_deref())?,
             model: model_param(params.model.as_deref())?,
-            status,
+            status: status.into(),
             limit: limit_param(params.limit.as_deref())?,
             after,
         })
         .await?;
-    cached_json(&request, &page)
+    Ok(Cached(page.into()))
 }
 
 /// `GET /v1/pricing/models/{provider}/{model_id}`; the model id may hold
@@ -175,9 +198,10 @@ pub async fn list_models(
     summary = "One model's current prices",
     description = "One model, active or removed. The model id may hold slashes.",
     params(
-        ("provider" = String, Path, description = "The provider.", example = "openrouter"),
+        ("provider" = String, Path, description = "The provider.", example = "openrouter",
+            pattern = r"^[a-z0-9-]{1,64}$"),
         ("model_id" = String, Path, description = "The provider's model id; may hold slashes.",
-            example = "anthropic/claude-sonnet-4.5"),
+            example = "anthropic/claude-sonnet-4.5", pattern = r"^.+$"),
         IfNoneMatch,
     ),
     responses(
@@ -187,15 +211,15 @@ pub async fn list_models(
         (status = 304, description = "Unchanged since the tag sent in If-None-Match."),
         (status = 400, description = "A malformed provider name.", body = ErrorBody),
         (status = 404, description = "No such model.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry (Retry-After).", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[get("/v1/pricing/models/{provider}/{model_id:.+}")]
-pub async fn get_model(
-    request: HttpRequest,
+pub(crate) async fn get_model(
     store: web::Data<Store>,
     path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Cached<Model>, ApiError> {
     let (provider, model_id) = path.into_inner();
     let provider = ProviderId::parse(&provider).map_err(|e| ApiError::BadRequest {
         code: "invalid_provider",
@@ -209,7 +233,7 @@ pub async fn get_model(
                 "no model {model_id:?} is known for provider {provider}"
             ))
         })?;
-    cached_json(&request, &model)
+    Ok(Cached(model.into()))
 }
 
 /// `GET /v1/pricing/history?provider=&model=&since=&limit=&cursor=`
@@ -224,15 +248,15 @@ pub async fn get_model(
             ("Cache-Control" = String, description = "`no-cache`: revalidate with If-None-Match."))),
         (status = 304, description = "Unchanged since the tag sent in If-None-Match."),
         (status = 400, description = "A bad or unknown query parameter.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry (Retry-After).", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[get("/v1/pricing/history")]
-pub async fn history(
-    request: HttpRequest,
+pub(crate) async fn history(
     store: web::Data<Store>,
     params: web::Query<HistoryParams>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Cached<HistoryPage>, ApiError> {
     let since = params
         .since
         .as_deref()
@@ -266,5 +290,5 @@ pub async fn history(
             after_id,
         })
         .await?;
-    cached_json(&request, &page)
+    Ok(Cached(page.into()))
 }

@@ -1,0 +1,13 @@
+//! Every body the HTTP API reads or writes, one module per area. Each type
+//! derives `Serialize` and `ToSchema`, so the JSON the server sends and the
+//! OpenAPI document are written once, here; each is built from store or
+//! engine values with `From`. The CLI's `--json` output uses the same types.
+
+pub mod admin;
+pub mod ops;
+pub mod read;
+
+/// RFC 3339 times, as every API time is written.
+pub(crate) use time::serde::rfc3339;
+
+pub use crate::api::error::ErrorBody;

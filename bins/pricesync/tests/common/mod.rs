@@ -1,0 +1,310 @@
+//! What the binary's tests share: the one test server ([`TestApp`]), an
+//! in-process provider ([`StubProvider`]), the PostgreSQL rule
+//! ([`postgres`]) and the macro that runs a case on both backends.
+//!
+//! Used by `bins/pricesync/tests/*.rs` and by the end-to-end tests in the
+//! repository's `tests/` (through `#[path]`); each uses part of it.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pricesync::{Application, Config};
+use pricesync_domain::{
+    diff_price_lists, parse_decimal, validate_price_list, ComponentKey, JobState, Meter,
+    PriceSource, ProviderId, RawOffering, RawPricing, ShrinkGuard, ValidationPolicy,
+};
+use pricesync_engine::{SyncHooks, SyncPoint};
+use pricesync_providers::{FetchError, FetchedList, PriceFetcher};
+pub use pricesync_store::testing::TestDatabase;
+use serde_json::Value;
+use tokio::sync::{mpsc, Notify};
+use uuid::Uuid;
+
+/// The admin token of servers built with [`TestAppBuilder::admin_token`].
+pub const TOKEN: &str = "test-token-0123456789";
+
+/// A PostgreSQL test database under the suites' rule: required (and the
+/// test fails without it) when `TEST_DATABASE_URL` is set; otherwise used
+/// when the local server answers, and skipped when none does. A skip is
+/// written to the test output: libtest captures `eprintln!` of passing
+/// tests, so the line goes to the process's stderr directly.
+pub async fn postgres(case: &str) -> Option<TestDatabase> {
+    let db = TestDatabase::postgres().await;
+    if db.is_none() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {case}: no PostgreSQL (TEST_DATABASE_URL is unset and nothing answers on 127.0.0.1:5432)"
+        );
+    }
+    db
+}
+
+/// Defines `sqlite::<case>` and `postgres::<case>` tests that run
+/// `async fn <case>(TestDatabase)` on a fresh database of each backend.
+#[allow(unused_macros)] // Not every test crate has cases on both backends.
+macro_rules! on_both_backends {
+    ($($case:ident),+ $(,)?) => {
+        mod sqlite { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::$case($crate::common::TestDatabase::sqlite().await).await;
+            }
+        )+ }
+        mod postgres { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let case = concat!(module_path!(), "::", stringify!($case));
+                let Some(db) = $crate::common::postgres(case).await else { return };
+                super::$case(db).await;
+            }
+        )+ }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_backends;
+
+/// A metered model with `(meter, band, price)` components.
+pub fn model(id: &str, prices: &[(Meter, u64, &str)]) -> RawOffering {
+    RawOffering {
+        provider_model_id: id.to_owned(),
+        display_name: None,
+        context_length: None,
+        source: PriceSource::Api,
+        pricing: RawPricing::Metered(
+            prices
+                .iter()
+                .map(|(meter, band, price)| {
+                    (
+                        ComponentKey {
+                            meter: *meter,
+                            min_prompt_tokens: *band,
+                        },
+                        parse_decimal(price).expect("price"),
+                    )
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// An in-process provider that answers with a fixed list, at once or
+/// when its gate opens.
+pub struct StubProvider {
+    provider: ProviderId,
+    models: Vec<RawOffering>,
+    gate: Option<Arc<Notify>>,
+}
+
+impl StubProvider {
+    /// `provider` answering `models` at once.
+    pub fn new(provider: &str, models: Vec<RawOffering>) -> Self {
+        Self {
+            provider: ProviderId::parse(provider).expect("provider"),
+            models,
+            gate: None,
+        }
+    }
+
+    /// Each fetch waits until `gate` is notified.
+    pub fn gated(mut self, gate: Arc<Notify>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+}
+
+#[async_trait]
+impl PriceFetcher for StubProvider {
+    fn provider(&self) -> &ProviderId {
+        &self.provider
+    }
+
+    async fn fetch(&self) -> Result<FetchedList, FetchError> {
+        if let Some(gate) = &self.gate {
+            gate.notified().await;
+        }
+        Ok(FetchedList {
+            models: self.models.clone(),
+            skipped: vec![],
+        })
+    }
+}
+
+/// Reports finished jobs to the test.
+struct Finished(mpsc::UnboundedSender<(Uuid, Option<JobState>)>);
+
+#[async_trait]
+impl SyncHooks for Finished {
+    async fn reached(&self, point: SyncPoint) {
+        if let SyncPoint::JobFinished { job, state } = point {
+            let _ = self.0.send((job, state));
+        }
+    }
+}
+
+/// How to build a [`TestApp`].
+pub struct TestAppBuilder {
+    admin_tokens: Option<String>,
+    fetchers: Vec<Arc<dyn PriceFetcher>>,
+    http_workers: usize,
+}
+
+impl TestAppBuilder {
+    /// Configure `ops:`[`TOKEN`] as the admin token.
+    pub fn admin_token(mut self) -> Self {
+        self.admin_tokens = Some(format!("ops:{TOKEN}"));
+        self
+    }
+
+    /// Sync this provider (the configured providers are those given here;
+    /// with none, the default list without fetchers).
+    pub fn provider(mut self, fetcher: impl PriceFetcher + 'static) -> Self {
+        self.fetchers.push(Arc::new(fetcher));
+        self
+    }
+
+    /// Serve with this many HTTP workers.
+    pub fn http_workers(mut self, workers: usize) -> Self {
+        self.http_workers = workers;
+        self
+    }
+
+    /// The real server on port 0 over `db`, scheduler off, its engine
+    /// reporting finished jobs to [`TestApp::wait_finished`].
+    pub async fn start(self, db: TestDatabase) -> TestApp {
+        let providers = (!self.fetchers.is_empty()).then(|| {
+            self.fetchers
+                .iter()
+                .map(|f| f.provider().as_str().to_owned())
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        let tokens = self.admin_tokens;
+        let lookup = |name: &str| match name {
+            "PRICESYNC_ADMIN_TOKENS" => tokens.clone(),
+            "PRICING_SYNC_PROVIDERS" => providers.clone(),
+            "PRICING_SYNC_ENABLED" => Some("false".to_owned()),
+            _ => None,
+        };
+        let mut config = Config::from_lookup(lookup).expect("config");
+        config.database_url = db.url.clone();
+        config.bind_addr = "127.0.0.1:0".parse().expect("address");
+        config.http_workers = Some(self.http_workers);
+        let (tx, finished) = mpsc::unbounded_channel();
+        let app = Application::build(&config, self.fetchers, Some(Arc::new(Finished(tx))))
+            .await
+            .expect("server builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            finished,
+            handle,
+            db,
+        }
+    }
+}
+
+/// The real server on port 0, stopped when dropped.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// A client for it.
+    pub client: reqwest::Client,
+    /// Its database.
+    pub db: TestDatabase,
+    finished: mpsc::UnboundedReceiver<(Uuid, Option<JobState>)>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestApp {
+    /// No admin token, no provider, one HTTP worker.
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            admin_tokens: None,
+            fetchers: Vec::new(),
+            http_workers: 1,
+        }
+    }
+
+    /// Sends a request, with `token` as bearer token and `body` as JSON.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// `GET path` without a token: the status and the JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.call(reqwest::Method::GET, path, None, None).await;
+        json_answer(response, "GET", path).await
+    }
+
+    /// Calls with [`TOKEN`]: the status and the JSON body.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let name = method.to_string();
+        let response = self.call(method, path, Some(TOKEN), body).await;
+        json_answer(response, &name, path).await
+    }
+
+    /// Waits until the engine reports `job` finished; its final state.
+    pub async fn wait_finished(&mut self, job: Uuid) -> Option<JobState> {
+        loop {
+            let (id, state) = self
+                .finished
+                .recv()
+                .await
+                .expect("the engine reports finished jobs");
+            if id == job {
+                return state;
+            }
+        }
+    }
+
+    /// Writes `models` as `provider`'s prices, as a sync would.
+    pub async fn seed(&self, provider: &str, models: Vec<RawOffering>) {
+        let provider = ProviderId::parse(provider).expect("provider");
+        let store = &self.db.store;
+        let stored = store.load_provider_prices(&provider).await.expect("load");
+        let fresh = validate_price_list(models, &ValidationPolicy::default());
+        let diff = diff_price_lists(&stored, &fresh, ShrinkGuard::default());
+        store
+            .apply_price_diff(&provider, &diff, None, None)
+            .await
+            .expect("apply");
+    }
+}
+
+async fn json_answer(response: reqwest::Response, method: &str, path: &str) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"));
+    (status, value)
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stopping the server lets run_until_stopped shut the engine down.
+        drop(self.handle.stop(false));
+    }
+}
