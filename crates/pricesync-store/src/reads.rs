@@ -144,7 +144,6 @@ pub struct HistoryEntry {
     /// The band.
     pub min_prompt_tokens: u64,
     /// The UTC time-of-day window of a time-of-day price.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<TimeWindow>,
     /// Added, changed or removed.
     pub change: HistoryChange,
