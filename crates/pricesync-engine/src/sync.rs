@@ -58,7 +58,7 @@ pub struct ProviderSyncSummary {
 pub enum SyncError {
     /// Reading or writing the store failed (or the fence rejected the
     /// write); nothing was written.
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 

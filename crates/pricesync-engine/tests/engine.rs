@@ -289,12 +289,7 @@ async fn a_job_that_ends_here_stops_refusing_at_once(store: Store) {
             Ok(list(&[("m", "0.000002")])),
         ],
     );
-    // Refusals are reused for an hour unless a job ends in this process.
-    let config = EngineConfig {
-        busy_answer_ttl: Duration::from_secs(3600),
-        ..config()
-    };
-    let engine = start(&store, vec![a], config, hooks).await;
+    let engine = start(&store, vec![a], config(), hooks).await;
     let first = queued(&engine, &["alpha"]).await;
     match engine.trigger(request(&["alpha"])).await.expect("trigger") {
         TriggerOutcome::Busy { active, .. } => assert_eq!(active.id, first),

@@ -1,0 +1,169 @@
+//! A provider's lease held for the length of its sync.
+//!
+//! [`LeaseGuard::acquire`] takes the lease and starts its renewal every
+//! TTL/3; [`LeaseGuard::finish`] stops the renewal and releases the lease.
+//! Every way out of a provider's run should end in `finish().await`. When
+//! the guard is dropped without it (the task panicked or was aborted), an
+//! `async` release cannot run in `Drop`, so `Drop` aborts the renewal and
+//! spawns the release on the current runtime: the lease is freed shortly
+//! after rather than left to expire at its TTL. Releasing is fenced (key,
+//! owner and fencing token), so a late release never frees a lease that has
+//! since been taken over.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pricesync_store::{Fence, Store, StoreResult};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics;
+
+/// A held lease, renewed in the background until [`LeaseGuard::finish`].
+pub(crate) struct LeaseGuard {
+    store: Store,
+    fence: Fence,
+    owner: String,
+    /// Cancelled when the work under the lease must stop: its parent (the
+    /// job) stopped, or the lease was lost.
+    work: CancellationToken,
+    lost: Arc<AtomicBool>,
+    renewal: Option<JoinHandle<()>>,
+    /// Set by [`LeaseGuard::finish`]: `Drop` has nothing left to release.
+    released: bool,
+}
+
+impl LeaseGuard {
+    /// Takes the lease `key` for `owner` (this worker) on behalf of `holder`
+    /// (who asked for the sync), or `None` when someone else holds it. The
+    /// guard's work token is a child of `within`. `provider` labels the
+    /// renewal-failure metric.
+    pub(crate) async fn acquire(
+        store: &Store,
+        key: &str,
+        owner: &str,
+        holder: &str,
+        ttl: Duration,
+        within: &CancellationToken,
+        provider: &str,
+    ) -> StoreResult<Option<Self>> {
+        let Some(lease) = store.try_acquire_lease(key, owner, holder, ttl).await? else {
+            return Ok(None);
+        };
+        let fence = lease.fence();
+        let work = within.child_token();
+        let lost = Arc::new(AtomicBool::new(false));
+        let renewal = tokio::spawn(renew_loop(
+            store.clone(),
+            fence.clone(),
+            owner.to_owned(),
+            ttl,
+            work.clone(),
+            lost.clone(),
+            provider.to_owned(),
+        ));
+        Ok(Some(Self {
+            store: store.clone(),
+            fence,
+            owner: owner.to_owned(),
+            work,
+            lost,
+            renewal: Some(renewal),
+            released: false,
+        }))
+    }
+
+    /// The proof of the lease that fenced writes carry.
+    pub(crate) fn fence(&self) -> &Fence {
+        &self.fence
+    }
+
+    /// Cancelled when the work under the lease must stop: the job stopped
+    /// or the lease was lost (see [`LeaseGuard::is_lost`]).
+    pub(crate) fn work(&self) -> &CancellationToken {
+        &self.work
+    }
+
+    /// Whether a renewal failed, came late or found the lease taken over.
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// Stops the renewal and releases the lease.
+    pub(crate) async fn finish(mut self) {
+        self.work.cancel();
+        if let Some(renewal) = self.renewal.take() {
+            // It ends at once on the cancel; an error here is a panic of
+            // the renewal task, which leaves nothing to clean up.
+            let _ = renewal.await;
+        }
+        release(&self.store, &self.fence, &self.owner).await;
+        self.released = true;
+    }
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        self.work.cancel();
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
+        if self.released {
+            return;
+        }
+        // Dropped without `finish` (a panic, an aborted task): release in a
+        // task of its own, if a runtime is still there to run it.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (store, fence, owner) =
+                (self.store.clone(), self.fence.clone(), self.owner.clone());
+            runtime.spawn(async move { release(&store, &fence, &owner).await });
+        }
+    }
+}
+
+async fn release(store: &Store, fence: &Fence, owner: &str) {
+    if let Err(e) = store.release_lease(fence, owner).await {
+        tracing::warn!(key = %fence.key, error = %e, "cannot release the lease; it will expire");
+    }
+}
+
+/// Keeps a lease alive every TTL/3. When a renewal fails, or cannot finish
+/// before the lease would lapse, the work under it is stopped: the holder
+/// never assumes it holds a lease past its last renewal plus the TTL.
+async fn renew_loop(
+    store: Store,
+    fence: Fence,
+    owner: String,
+    ttl: Duration,
+    work: CancellationToken,
+    lost: Arc<AtomicBool>,
+    provider: String,
+) {
+    let period = ttl / 3;
+    let mut deadline = tokio::time::Instant::now() + ttl;
+    loop {
+        tokio::select! {
+            _ = work.cancelled() => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        let sent = tokio::time::Instant::now();
+        let renewed =
+            tokio::time::timeout_at(deadline, store.renew_lease(&fence, &owner, ttl)).await;
+        match renewed {
+            Ok(Ok(Some(_))) => deadline = sent + ttl,
+            outcome => {
+                let why = match outcome {
+                    Ok(Ok(_)) => "the lease was taken over or released".to_owned(),
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => "the renewal did not finish before the lease would lapse".to_owned(),
+                };
+                tracing::warn!(key = %fence.key, why, "lease lost; stopping the work under it");
+                metrics::lease_renew_failed(&provider);
+                lost.store(true, Ordering::SeqCst);
+                work.cancel();
+                return;
+            }
+        }
+    }
+}
