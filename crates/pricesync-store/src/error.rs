@@ -30,16 +30,30 @@ pub enum StoreError {
         /// The stale fencing token.
         token: i64,
     },
+    /// An enqueue kept finding the job in its way gone by the time it looked
+    /// (jobs finishing as fast as they were refused): nothing was enqueued;
+    /// worth a retry.
+    #[error(
+        "the providers' jobs kept changing during the enqueue ({attempts} attempts); try again"
+    )]
+    Contended {
+        /// How many times the enqueue tried.
+        attempts: usize,
+    },
     /// The caller passed a value the store cannot use.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 }
 
 impl StoreError {
-    /// Whether the error comes from the database being unavailable rather
-    /// than from the request (worth a retry, a 503 rather than a 500).
+    /// Whether the error comes from the database being unavailable or
+    /// contended rather than from the request (worth a retry, a 503 rather
+    /// than a 500).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Connect(_) | StoreError::Pool(_))
+        matches!(
+            self,
+            StoreError::Connect(_) | StoreError::Pool(_) | StoreError::Contended { .. }
+        )
     }
 }
 

@@ -111,7 +111,7 @@ pub struct JobRecord {
 
 #[derive(Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = jobs)]
-struct JobRow {
+pub(crate) struct JobRow {
     id: SqlUuid,
     state: String,
     providers: String,
@@ -187,9 +187,21 @@ pub enum EnqueueOutcome {
         active: JobRecord,
         /// The provider they share.
         provider: String,
+        /// That provider's lease, when its sync is running now.
+        lease: Option<Lease>,
     },
     /// The schedule slot already has its job (another replica made it).
     SlotTaken,
+}
+
+impl From<BusyProvider> for EnqueueOutcome {
+    fn from(busy: BusyProvider) -> Self {
+        EnqueueOutcome::Busy {
+            active: busy.job,
+            provider: busy.provider,
+            lease: busy.lease,
+        }
+    }
 }
 
 /// How the worker is doing, written with each heartbeat.
@@ -422,25 +434,16 @@ const LOG_UPSERT: Upsert = Upsert {
 /// Why an enqueue transaction rolled back.
 pub(crate) enum EnqueueAbort {
     Store(StoreError),
-    Busy(String),
+    /// One of the job's providers is covered by another queued or running
+    /// job.
+    Busy,
+    /// The schedule slot already has its job.
     SlotTaken,
 }
 
 impl From<diesel::result::Error> for EnqueueAbort {
     fn from(e: diesel::result::Error) -> Self {
-        match e {
-            diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                ref info,
-            ) if info.message().contains("schedule")
-                || info
-                    .constraint_name()
-                    .is_some_and(|c| c.contains("schedule")) =>
-            {
-                EnqueueAbort::SlotTaken
-            }
-            other => EnqueueAbort::Store(other.into()),
-        }
+        EnqueueAbort::Store(e.into())
     }
 }
 
@@ -450,174 +453,154 @@ impl From<StoreError> for EnqueueAbort {
     }
 }
 
-/// Inserts a queued job and its active-provider rows on `$conn`, inside the
-/// caller's transaction; evaluates to `Result<Uuid, EnqueueAbort>`. A macro
-/// because the body is compiled for each backend's connection.
-macro_rules! insert_job {
-    ($conn:ident, $kind:expr, $job:expr) => {{
-        let job: &$crate::NewJob = $job;
-        let id = ::uuid::Uuid::now_v7();
-        let providers: Vec<&str> = job
-            .providers
-            .iter()
-            .map(::pricesync_domain::ProviderId::as_str)
-            .collect();
-        let slot = job.schedule.as_ref();
-        let inserted = diesel::insert_into($crate::schema::pricing_sync_jobs::table)
-            .values((
-                $crate::schema::pricing_sync_jobs::id.eq($crate::sql_types::SqlUuid(id)),
-                $crate::schema::pricing_sync_jobs::state
-                    .eq(::pricesync_domain::JobState::Queued.as_str()),
-                $crate::schema::pricing_sync_jobs::providers.eq(providers.join(",")),
-                $crate::schema::pricing_sync_jobs::dry_run.eq(job.dry_run),
-                $crate::schema::pricing_sync_jobs::triggered_by.eq(&job.triggered_by),
-                $crate::schema::pricing_sync_jobs::max_attempts
-                    .eq(i32::try_from(job.max_attempts.max(1)).unwrap_or(i32::MAX)),
-                $crate::schema::pricing_sync_jobs::providers_total
-                    .eq(i32::try_from(providers.len()).unwrap_or(i32::MAX)),
-                $crate::schema::pricing_sync_jobs::schedule_name.eq(slot.map(|s| s.name.clone())),
-                $crate::schema::pricing_sync_jobs::schedule_slot
-                    .eq(slot.map(|s| $crate::sql_types::SqlTime(s.slot))),
-            ))
-            .execute($conn)
-            .await;
-        match inserted {
-            Err(e) => Err($crate::jobs::EnqueueAbort::from(e)),
-            Ok(_) => {
-                let mut result = Ok(id);
-                for provider in &providers {
-                    let claimed =
-                        diesel::insert_into($crate::schema::pricing_sync_active_providers::table)
-                            .values((
-                                $crate::schema::pricing_sync_active_providers::provider
-                                    .eq(*provider),
-                                $crate::schema::pricing_sync_active_providers::job_id
-                                    .eq($crate::sql_types::SqlUuid(id)),
-                            ))
-                            .on_conflict_do_nothing()
-                            .execute($conn)
-                            .await;
-                    match claimed {
-                        Ok(1) => {}
-                        Ok(_) => {
-                            result = Err($crate::jobs::EnqueueAbort::Busy((*provider).to_owned()));
-                            break;
-                        }
-                        Err(e) => {
-                            result = Err($crate::jobs::EnqueueAbort::from(e));
-                            break;
-                        }
-                    }
-                }
-                if result.is_ok() && $kind == $crate::BackendKind::Postgres {
-                    // Wakes idle workers of every replica at once.
-                    if let Err(e) = diesel::sql_query("SELECT pg_notify('pricing_sync_jobs', '')")
-                        .execute($conn)
-                        .await
-                    {
-                        result = Err($crate::jobs::EnqueueAbort::from(e));
-                    }
-                }
-                result
-            }
-        }
-    }};
+/// The row of a new queued job; every other column takes its default, the
+/// times from the database clock.
+#[derive(Insertable)]
+#[diesel(table_name = jobs)]
+pub(crate) struct QueuedJob<'a> {
+    id: SqlUuid,
+    state: &'static str,
+    providers: String,
+    dry_run: bool,
+    triggered_by: &'a str,
+    max_attempts: i32,
+    providers_total: i32,
+    schedule_name: Option<&'a str>,
+    schedule_slot: Option<SqlTime>,
 }
-pub(crate) use insert_job;
 
-/// Resolves an aborted enqueue into an outcome, or `None` to try again (the
-/// job in the way finished meanwhile).
-pub(crate) async fn resolve_abort(
-    store: &Store,
-    abort: EnqueueAbort,
-) -> StoreResult<Option<EnqueueOutcome>> {
-    match abort {
-        EnqueueAbort::Store(e) => Err(e),
-        EnqueueAbort::SlotTaken => Ok(Some(EnqueueOutcome::SlotTaken)),
-        EnqueueAbort::Busy(provider) => match store.active_job_for(&provider).await? {
-            Some(active) => Ok(Some(EnqueueOutcome::Busy { active, provider })),
-            None => Ok(None),
-        },
+impl<'a> QueuedJob<'a> {
+    pub(crate) fn new(job: &'a NewJob) -> Self {
+        let slot = job.schedule.as_ref();
+        Self {
+            id: SqlUuid(Uuid::now_v7()),
+            state: JobState::Queued.as_str(),
+            providers: job
+                .providers
+                .iter()
+                .map(ProviderId::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+            dry_run: job.dry_run,
+            triggered_by: &job.triggered_by,
+            max_attempts: i32::try_from(job.max_attempts.max(1)).unwrap_or(i32::MAX),
+            providers_total: i32::try_from(job.providers.len()).unwrap_or(i32::MAX),
+            schedule_name: slot.map(|s| s.name.as_str()),
+            schedule_slot: slot.map(|s| SqlTime(s.slot)),
+        }
+    }
+
+    pub(crate) fn id(&self) -> SqlUuid {
+        self.id
+    }
+
+    pub(crate) fn providers(&self) -> impl Iterator<Item = &str> {
+        self.providers.split(',')
     }
 }
+
+/// Inserts a queued job (`$job`, a [`QueuedJob`]) and claims its providers
+/// on `$conn`, inside the caller's transaction; evaluates to
+/// `Result<JobRow, EnqueueAbort>`. The job row comes back from `RETURNING`,
+/// database-clock columns included. A macro because the statements run on
+/// each backend's connection type (see `on_conn!`).
+///
+/// The jobs table's only unique key a new row can meet is the schedule slot
+/// (ids are fresh), so an insert that conflicts is a taken slot; the
+/// active-providers key makes a claimed provider a busy one.
+macro_rules! insert_queued {
+    ($conn:ident, $job:expr) => {
+        async {
+            let job: &$crate::jobs::QueuedJob<'_> = $job;
+            let row: Option<$crate::jobs::JobRow> =
+                diesel::insert_into($crate::schema::pricing_sync_jobs::table)
+                    .values(job)
+                    .on_conflict_do_nothing()
+                    .returning($crate::jobs::JobRow::as_returning())
+                    .get_result($conn)
+                    .await
+                    .optional()?;
+            let row = row.ok_or($crate::jobs::EnqueueAbort::SlotTaken)?;
+            for provider in job.providers() {
+                let claimed =
+                    diesel::insert_into($crate::schema::pricing_sync_active_providers::table)
+                        .values((
+                            $crate::schema::pricing_sync_active_providers::provider.eq(provider),
+                            $crate::schema::pricing_sync_active_providers::job_id.eq(job.id()),
+                        ))
+                        .on_conflict_do_nothing()
+                        .execute($conn)
+                        .await?;
+                if claimed != 1 {
+                    return Err($crate::jobs::EnqueueAbort::Busy);
+                }
+            }
+            $crate::store::NotifyJobs::notify_new_job($conn).await?;
+            Ok::<_, $crate::jobs::EnqueueAbort>(row)
+        }
+        .await
+    };
+}
+pub(crate) use insert_queued;
+
+/// How often an enqueue that finds its blocker gone (finished between the
+/// insert and the read) tries again before giving up with
+/// [`StoreError::Contended`].
+const ENQUEUE_ATTEMPTS: usize = 5;
 
 impl Store {
     /// Enqueues a job unless a queued or running job already covers one of
     /// its providers — decided by the database in one transaction, so 1000
-    /// concurrent calls across replicas make exactly one job.
+    /// concurrent calls across replicas make exactly one job. A refusal
+    /// carries the job in the way, the provider they share and that
+    /// provider's lease, read in one query.
     pub async fn enqueue_job(&self, job: &NewJob) -> StoreResult<EnqueueOutcome> {
-        if job.providers.is_empty() {
-            return Err(StoreError::InvalidArgument(
-                "a job needs at least one provider".into(),
-            ));
-        }
-        // Fast path: when a job already covers one of the providers, say so
-        // from a read, without taking the single SQLite writer or a write
-        // transaction. The insert stays the authority: this check can only
-        // turn a request away early, never let a second job in.
+        // One read first: when a job is in the way (most triggers of a
+        // burst) it answers without taking the single SQLite writer or a
+        // write transaction. The insert stays the authority: this read can
+        // only turn a request away early, never let a second job in.
         let names: Vec<&str> = job.providers.iter().map(ProviderId::as_str).collect();
-        if let Some((active, provider)) = self.active_job_for_any(&names).await? {
-            return Ok(EnqueueOutcome::Busy { active, provider });
+        if let Some(busy) = self.active_job_with_lease(&names).await? {
+            return Ok(busy.into());
         }
         self.insert_job(job).await
     }
 
-    /// [`Store::enqueue_job`] without its read-only fast path, for a caller
-    /// that has just looked for a job in the way itself: the same
-    /// transactional decision.
-    pub async fn insert_job(&self, job: &NewJob) -> StoreResult<EnqueueOutcome> {
+    /// The transactional half of [`Store::enqueue_job`]: the insert, and on
+    /// refusal the read of what is in the way.
+    pub(crate) async fn insert_job(&self, job: &NewJob) -> StoreResult<EnqueueOutcome> {
         if job.providers.is_empty() {
             return Err(StoreError::InvalidArgument(
                 "a job needs at least one provider".into(),
             ));
         }
-        let kind = self.backend_kind();
-        for _ in 0..5 {
-            let result: Result<Uuid, EnqueueAbort> = on_conn!(self, writer, |conn| {
-                conn.transaction(async |conn| insert_job!(conn, kind, job))
+        let names: Vec<&str> = job.providers.iter().map(ProviderId::as_str).collect();
+        for _ in 0..ENQUEUE_ATTEMPTS {
+            let new = QueuedJob::new(job);
+            let result: Result<JobRow, EnqueueAbort> = on_conn!(self, writer, |conn| {
+                conn.transaction(async |conn| insert_queued!(conn, &new))
                     .await
             });
             match result {
-                Ok(id) => {
-                    let record = self.get_job(id).await?.ok_or_else(|| {
-                        StoreError::Corrupt(format!("job {id} vanished after enqueue"))
-                    })?;
-                    return Ok(EnqueueOutcome::Enqueued(record));
-                }
-                Err(abort) => {
-                    if let Some(outcome) = resolve_abort(self, abort).await? {
-                        return Ok(outcome);
+                Ok(row) => return Ok(EnqueueOutcome::Enqueued(JobRecord::try_from(row)?)),
+                Err(EnqueueAbort::Store(e)) => return Err(e),
+                Err(EnqueueAbort::SlotTaken) => return Ok(EnqueueOutcome::SlotTaken),
+                Err(EnqueueAbort::Busy) => {
+                    if let Some(busy) = self.active_job_with_lease(&names).await? {
+                        return Ok(busy.into());
                     }
+                    // The job in the way finished meanwhile: try again.
                 }
             }
         }
-        Err(StoreError::Pool(
-            "the providers' jobs kept changing during the enqueue; try again".into(),
-        ))
-    }
-
-    /// A queued or running job that covers one of `providers`, with the
-    /// provider, if any (one query).
-    pub async fn active_job_for_any(
-        &self,
-        providers: &[&str],
-    ) -> StoreResult<Option<(JobRecord, String)>> {
-        let row: Option<(JobRow, String)> = on_conn!(self, readers, |conn| {
-            active::table
-                .inner_join(jobs::table)
-                .filter(active::provider.eq_any(providers))
-                .select((JobRow::as_select(), active::provider))
-                .first(conn)
-                .await
-                .optional()?
-        });
-        row.map(|(job, provider)| Ok((JobRecord::try_from(job)?, provider)))
-            .transpose()
+        Err(StoreError::Contended {
+            attempts: ENQUEUE_ATTEMPTS,
+        })
     }
 
     /// A queued or running job that covers one of `providers`, with the
     /// provider and that provider's lease when it is being synced now — what
-    /// a refused trigger reports, in one query.
+    /// a refused enqueue reports, in one query.
     pub async fn active_job_with_lease(
         &self,
         providers: &[&str],
@@ -648,20 +631,6 @@ impl Store {
             })
         })
         .transpose()
-    }
-
-    /// The queued or running job that covers `provider`, if any.
-    pub async fn active_job_for(&self, provider: &str) -> StoreResult<Option<JobRecord>> {
-        let row: Option<JobRow> = on_conn!(self, readers, |conn| {
-            active::table
-                .inner_join(jobs::table)
-                .filter(active::provider.eq(provider))
-                .select(JobRow::as_select())
-                .first(conn)
-                .await
-                .optional()?
-        });
-        row.map(JobRecord::try_from).transpose()
     }
 
     /// One job.

@@ -10,11 +10,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::jobs::{insert_job, resolve_abort, EnqueueAbort};
+use crate::jobs::{insert_queued, EnqueueAbort, QueuedJob};
 use crate::schema::{pricing_sync_jobs as jobs, pricing_sync_schedules as schedules};
 use crate::sql_types::{DbNow, DbNowPlus, SqlTime, SqlUuid};
 use crate::store::on_conn;
-use crate::{EnqueueOutcome, JobRecord, NewJob, ScheduleSlot, Store, StoreError, StoreResult};
+use crate::{JobRecord, NewJob, ScheduleSlot, Store, StoreError, StoreResult};
 
 /// A schedule as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -96,8 +96,8 @@ pub enum TickOutcome {
 enum TickResult {
     Disabled,
     NotDue(OffsetDateTime),
-    Enqueued(Uuid),
-    Busy(String),
+    Enqueued(Box<JobRecord>),
+    Busy(Vec<String>),
     LostRace,
 }
 
@@ -208,7 +208,6 @@ impl Store {
     /// row's version. `job` gives the job's settings; its providers and
     /// schedule slot are the schedule's.
     pub async fn tick_schedule(&self, name: &str, job: &NewJob) -> StoreResult<TickOutcome> {
-        let kind = self.backend_kind();
         let result: Result<TickResult, EnqueueAbort> = on_conn!(self, writer, |conn| {
             conn.transaction(async |conn| -> Result<TickResult, EnqueueAbort> {
                 let row: Option<(ScheduleRow, bool)> = schedules::table
@@ -257,16 +256,16 @@ impl Store {
                     name: name.to_owned(),
                     slot: row.next_run_at.0,
                 });
-                let slot_job = &slot_job;
-                match insert_job!(conn, kind, slot_job) {
-                    Ok(id) => {
+                let new = QueuedJob::new(&slot_job);
+                match insert_queued!(conn, &new) {
+                    Ok(job) => {
                         diesel::update(schedules::table.filter(schedules::name.eq(name)))
-                            .set(schedules::last_job_id.eq(Some(SqlUuid(id))))
+                            .set(schedules::last_job_id.eq(Some(new.id())))
                             .execute(conn)
                             .await?;
-                        Ok(TickResult::Enqueued(id))
+                        Ok(TickResult::Enqueued(Box::new(JobRecord::try_from(job)?)))
                     }
-                    Err(EnqueueAbort::Busy(provider)) => {
+                    Err(EnqueueAbort::Busy) => {
                         // Skip the slot: keep it advanced, drop the job row
                         // (and with it any provider it claimed).
                         let orphans: Vec<SqlUuid> = jobs::table
@@ -278,9 +277,10 @@ impl Store {
                         diesel::delete(jobs::table.filter(jobs::id.eq_any(orphans)))
                             .execute(conn)
                             .await?;
-                        Ok(TickResult::Busy(provider))
+                        Ok(TickResult::Busy(
+                            new.providers().map(str::to_owned).collect(),
+                        ))
                     }
-                    Err(EnqueueAbort::SlotTaken) => Err(EnqueueAbort::SlotTaken),
                     Err(other) => Err(other),
                 }
             })
@@ -290,25 +290,21 @@ impl Store {
             Ok(TickResult::Disabled) => Ok(TickOutcome::Disabled),
             Ok(TickResult::NotDue(next_run_at)) => Ok(TickOutcome::NotDue { next_run_at }),
             Ok(TickResult::LostRace) => Ok(TickOutcome::LostRace),
-            Ok(TickResult::Enqueued(id)) => {
-                let job = self.get_job(id).await?.ok_or_else(|| {
-                    StoreError::Corrupt(format!("job {id} vanished after enqueue"))
-                })?;
-                Ok(TickOutcome::Enqueued(job))
-            }
-            Ok(TickResult::Busy(provider)) => match self.active_job_for(&provider).await? {
-                Some(active) => Ok(TickOutcome::Busy { active, provider }),
-                // The job in the way finished meanwhile; the slot is skipped
-                // all the same and the next tick will run.
-                None => Ok(TickOutcome::LostRace),
-            },
-            Err(EnqueueAbort::SlotTaken) => Ok(TickOutcome::LostRace),
-            Err(abort) => match resolve_abort(self, abort).await? {
-                Some(EnqueueOutcome::Busy { active, provider }) => {
-                    Ok(TickOutcome::Busy { active, provider })
+            Ok(TickResult::Enqueued(job)) => Ok(TickOutcome::Enqueued(*job)),
+            Ok(TickResult::Busy(providers)) => {
+                let names: Vec<&str> = providers.iter().map(String::as_str).collect();
+                match self.active_job_with_lease(&names).await? {
+                    Some(busy) => Ok(TickOutcome::Busy {
+                        active: busy.job,
+                        provider: busy.provider,
+                    }),
+                    // The job in the way finished meanwhile; the slot is
+                    // skipped all the same and the next tick will run.
+                    None => Ok(TickOutcome::LostRace),
                 }
-                _ => Ok(TickOutcome::LostRace),
-            },
+            }
+            Err(EnqueueAbort::SlotTaken | EnqueueAbort::Busy) => Ok(TickOutcome::LostRace),
+            Err(EnqueueAbort::Store(e)) => Err(e),
         }
     }
 

@@ -264,7 +264,8 @@ impl Store {
         let mut conn = AsyncPgConnection::establish(url)
             .await
             .map_err(|e| StoreError::Connect(e.to_string()))?;
-        conn.batch_execute("LISTEN pricing_sync_jobs").await?;
+        conn.batch_execute(&format!("LISTEN {JOBS_CHANNEL}"))
+            .await?;
         Ok(Some(tokio::spawn(async move {
             use futures_util::StreamExt;
             let mut stream = std::pin::pin!(conn.notifications_stream());
@@ -369,6 +370,39 @@ where
         )),
         other => StoreError::Pool(other.to_string()),
     })
+}
+
+diesel::define_sql_function! {
+    /// PostgreSQL's `pg_notify(channel, payload)`.
+    fn pg_notify(channel: diesel::sql_types::Text, payload: diesel::sql_types::Text);
+}
+
+/// The channel on which PostgreSQL announces new jobs.
+pub(crate) const JOBS_CHANNEL: &str = "pricing_sync_jobs";
+
+/// Wakes idle workers of every replica when a job is queued: a
+/// `pg_notify` inside the enqueue transaction on PostgreSQL (delivered on
+/// commit); nothing on SQLite, where workers poll and in-process triggers
+/// wake them directly.
+pub(crate) trait NotifyJobs {
+    /// Announces a new job.
+    async fn notify_new_job(&mut self) -> diesel::QueryResult<()>;
+}
+
+impl NotifyJobs for AsyncPgConnection {
+    async fn notify_new_job(&mut self) -> diesel::QueryResult<()> {
+        // A statement built from the DSL with a fixed shape: diesel keeps
+        // it prepared instead of preparing it anew on every enqueue.
+        diesel_async::RunQueryDsl::execute(diesel::select(pg_notify(JOBS_CHANNEL, "")), self)
+            .await
+            .map(drop)
+    }
+}
+
+impl NotifyJobs for SqliteConn {
+    async fn notify_new_job(&mut self) -> diesel::QueryResult<()> {
+        Ok(())
+    }
 }
 
 /// Runs `$body` with `$conn` bound to a connection of the store's backend.

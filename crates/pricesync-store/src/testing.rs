@@ -97,6 +97,15 @@ impl Store {
 }
 
 impl Store {
+    /// [`Store::enqueue_job`] without its read-only first look, for tests
+    /// that check the transactional insert alone makes one job.
+    pub async fn enqueue_job_without_first_read_for_tests(
+        &self,
+        job: &crate::NewJob,
+    ) -> crate::StoreResult<crate::EnqueueOutcome> {
+        self.insert_job(job).await
+    }
+
     /// Makes a lease look expired (as if its holder had paused past its TTL),
     /// deterministically.
     pub async fn expire_lease_for_tests(&self, key: &str) -> crate::StoreResult<()> {

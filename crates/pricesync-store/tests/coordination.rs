@@ -194,7 +194,7 @@ async fn one_job_from_1000_concurrent(store: Store, fast_path: bool) {
                 if fast_path {
                     store.enqueue_job(&job).await
                 } else {
-                    store.insert_job(&job).await
+                    store.enqueue_job_without_first_read_for_tests(&job).await
                 }
             })
         })
@@ -222,9 +222,14 @@ async fn one_job_from_1000_concurrent(store: Store, fast_path: bool) {
 async fn overlapping_providers_are_refused_and_others_run_alongside(store: Store) {
     let first = enqueued(&store, &["openrouter", "nearai"]).await;
     match store.enqueue_job(&job(&["nearai"])).await.expect("enqueue") {
-        EnqueueOutcome::Busy { active, provider } => {
+        EnqueueOutcome::Busy {
+            active,
+            provider,
+            lease,
+        } => {
             assert_eq!(active.id, first.id);
             assert_eq!(provider, "nearai");
+            assert_eq!(lease, None, "a queued job holds no lease yet");
         }
         other => panic!("expected busy, got {other:?}"),
     }
@@ -276,6 +281,66 @@ async fn a_refusal_names_the_job_and_the_lease_in_its_way(store: Store) {
         None,
         "a lease alone is not a job"
     );
+}
+
+/// A refused enqueue carries the lease of the provider in the way, on both
+/// paths: the first read and the transactional insert.
+async fn a_refused_enqueue_carries_the_providers_lease(store: Store) {
+    let first = enqueued(&store, &["openrouter", "nearai"]).await;
+    let lease = store
+        .try_acquire_lease("pricing_sync:nearai", "w-1", "admin:test", TTL)
+        .await
+        .expect("acquire")
+        .expect("free");
+    let via_read = store
+        .enqueue_job(&job(&["featherless", "nearai"]))
+        .await
+        .expect("enqueue");
+    let via_insert = store
+        .enqueue_job_without_first_read_for_tests(&job(&["featherless", "nearai"]))
+        .await
+        .expect("enqueue");
+    for outcome in [via_read, via_insert] {
+        assert_eq!(
+            outcome,
+            EnqueueOutcome::Busy {
+                active: first.clone(),
+                provider: "nearai".into(),
+                lease: Some(lease.clone()),
+            }
+        );
+    }
+    assert_eq!(
+        store.active_jobs().await.expect("active"),
+        [first],
+        "nothing was enqueued"
+    );
+}
+
+/// The record an enqueue returns is the stored row, database-clock columns
+/// included, though it is built without reading the job back.
+async fn an_enqueued_record_is_what_get_job_returns(store: Store) {
+    let mut dry_run = job(&["openrouter"]);
+    dry_run.dry_run = true;
+    dry_run.max_attempts = 3;
+    let record = enqueued(&store, &["nearai", "featherless"]).await;
+    let stored = store
+        .get_job(record.id)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(record, stored);
+    assert_eq!(record.providers, ["nearai", "featherless"]);
+    assert_eq!((record.providers_total, record.attempt), (2, 0));
+    let EnqueueOutcome::Enqueued(dry) = store.enqueue_job(&dry_run).await.expect("enqueue") else {
+        panic!("expected a new job");
+    };
+    assert_eq!(
+        Some(&dry),
+        store.get_job(dry.id).await.expect("get").as_ref()
+    );
+    assert!(dry.dry_run);
+    assert_eq!(dry.max_attempts, 3);
 }
 
 async fn a_claimed_job_runs_guarded_to_its_end(store: Store) {
@@ -743,6 +808,8 @@ pricesync_store::on_both_backends!(
     concurrent_inserts_without_the_fast_path_make_exactly_one_job,
     overlapping_providers_are_refused_and_others_run_alongside,
     a_refusal_names_the_job_and_the_lease_in_its_way,
+    a_refused_enqueue_carries_the_providers_lease,
+    an_enqueued_record_is_what_get_job_returns,
     a_claimed_job_runs_guarded_to_its_end,
     dead_workers_jobs_are_rescued_then_failed_when_out_of_attempts,
     shutdown_requeues_without_using_an_attempt,
