@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use pricesync_providers::PriceFetcher;
 use pricesync_store::{
-    provider_lease_key, CancelOutcome, EnqueueOutcome, JobRecord, Lease, NewJob, ProviderLog,
-    Store, StoreError,
+    CancelOutcome, EnqueueOutcome, JobRecord, Lease, NewJob, ProviderLog, Store, StoreError,
 };
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -208,30 +207,23 @@ impl EngineHandle {
             max_attempts: self.shared.config.max_attempts,
             schedule: None,
         };
-        // The store's unique key on the providers of active jobs decides,
-        // race-free across processes; a refusal names the job in the way.
-        let names: Vec<&str> = job.providers.iter().map(|p| p.as_str()).collect();
-        if let Some(busy) = self.shared.store.active_job_with_lease(&names).await? {
-            return Ok(TriggerOutcome::Busy {
-                active: busy.job,
-                provider: busy.provider,
-                lease: busy.lease,
-            });
-        }
-        match self.shared.store.insert_job(&job).await? {
+        // One call: the store's unique key on the providers of active jobs
+        // decides, race-free across processes, and a refusal carries the
+        // job in the way and its lease from one query.
+        match self.shared.store.enqueue_job(&job).await? {
             EnqueueOutcome::Enqueued(job) => {
                 self.shared.wake.notify_one();
                 Ok(TriggerOutcome::Queued(job))
             }
-            EnqueueOutcome::Busy { active, provider } => {
-                let key = provider_lease_key(&provider);
-                let lease = self.shared.store.get_lease(&key).await?;
-                Ok(TriggerOutcome::Busy {
-                    active,
-                    provider,
-                    lease,
-                })
-            }
+            EnqueueOutcome::Busy {
+                active,
+                provider,
+                lease,
+            } => Ok(TriggerOutcome::Busy {
+                active,
+                provider,
+                lease,
+            }),
             EnqueueOutcome::SlotTaken => Err(EngineError::Config(
                 "a manual trigger has no schedule slot".into(),
             )),
