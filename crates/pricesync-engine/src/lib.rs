@@ -36,6 +36,5 @@ pub use config::{new_worker_id, EngineConfig, SchedulerConfig, DEFAULT_PROVIDERS
 pub use engine::{Engine, EngineError, EngineHandle, JobView, TriggerOutcome, TriggerRequest};
 pub use hooks::{NoHooks, SyncHooks, SyncPoint};
 pub use sync::{
-    plan_price_list, sync_price_list, write_plan, ProviderSyncSummary, SyncError, SyncOptions,
-    SyncPlan,
+    plan_price_list, sync_price_list, write_plan, ProviderSyncSummary, SyncOptions, SyncPlan,
 };

@@ -14,7 +14,7 @@ use crate::lease::LeaseGuard;
 use crate::metrics;
 use crate::state::Shared;
 use crate::stop::{unless_cancelled, JobStop};
-use crate::sync::{plan_price_list, write_plan, ProviderSyncSummary, SyncError, SyncOptions};
+use crate::sync::{plan_price_list, write_plan, ProviderSyncSummary, SyncOptions};
 
 /// One provider's result.
 pub(crate) struct ProviderOutcome {
@@ -263,7 +263,7 @@ async fn sync_under_lease(
             error: None,
             duration: started.elapsed(),
         },
-        Err(SyncError::Store(StoreError::FenceRejected { .. })) => {
+        Err(StoreError::FenceRejected { .. }) => {
             metrics::fence_rejected(name);
             ProviderOutcome::lease_lost(name, started, &lease.fence().key)
         }
