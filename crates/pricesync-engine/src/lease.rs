@@ -167,3 +167,117 @@ async fn renew_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use pricesync_store::testing::TestDatabase;
+    use tokio_util::sync::CancellationToken;
+
+    use super::LeaseGuard;
+
+    const KEY: &str = "pricing_sync:alpha";
+    /// Long enough that no test sees its end unless it ages the lease.
+    const LONG: Duration = Duration::from_secs(300);
+    /// How long a test waits for what it expects before failing.
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    async fn acquire(db: &TestDatabase, ttl: Duration, within: &CancellationToken) -> LeaseGuard {
+        LeaseGuard::acquire(
+            &db.store,
+            KEY,
+            "worker-a",
+            "admin:test",
+            ttl,
+            within,
+            "alpha",
+        )
+        .await
+        .expect("store")
+        .expect("the lease is free")
+    }
+
+    #[tokio::test]
+    async fn a_held_lease_refuses_others_and_finish_releases_it() {
+        let db = TestDatabase::sqlite().await;
+        let job = CancellationToken::new();
+        let guard = acquire(&db, LONG, &job).await;
+        let other = LeaseGuard::acquire(&db.store, KEY, "worker-b", "cli", LONG, &job, "alpha")
+            .await
+            .expect("store");
+        assert!(other.is_none(), "held by worker-a");
+        assert_eq!(
+            db.store
+                .get_lease(KEY)
+                .await
+                .expect("store")
+                .map(|l| l.fence),
+            Some(guard.fence().token)
+        );
+        guard.finish().await;
+        assert_eq!(db.store.get_lease(KEY).await.expect("store"), None);
+        assert!(!job.is_cancelled(), "finishing does not stop the job");
+    }
+
+    #[tokio::test]
+    async fn a_guard_dropped_without_finish_still_releases() {
+        let db = TestDatabase::sqlite().await;
+        let job = CancellationToken::new();
+        let guard = acquire(&db, LONG, &job).await;
+        let work = guard.work().clone();
+        // As when the task running the provider is aborted.
+        drop(guard);
+        assert!(work.is_cancelled(), "the work under the lease stops");
+        tokio::time::timeout(PATIENCE, async {
+            while db.store.get_lease(KEY).await.expect("store").is_some() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the spawned release frees the lease");
+    }
+
+    #[tokio::test]
+    async fn a_lease_taken_over_stops_the_work_under_it() {
+        let db = TestDatabase::sqlite().await;
+        let job = CancellationToken::new();
+        // Renewed every 100 ms.
+        let guard = acquire(&db, Duration::from_millis(300), &job).await;
+        db.store.expire_lease_for_tests(KEY).await.expect("expire");
+        let thief = db
+            .store
+            .try_acquire_lease(KEY, "worker-b", "cli", LONG)
+            .await
+            .expect("store")
+            .expect("an expired lease can be taken over");
+        tokio::time::timeout(PATIENCE, guard.work().cancelled())
+            .await
+            .expect("the next renewal finds the lease gone");
+        assert!(guard.is_lost());
+        assert!(!job.is_cancelled(), "only the work under the lease stops");
+        guard.finish().await;
+        assert_eq!(
+            db.store
+                .get_lease(KEY)
+                .await
+                .expect("store")
+                .map(|l| l.fence),
+            Some(thief.fence),
+            "releasing a lost lease leaves the new holder's alone"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stopped_job_stops_the_work_but_keeps_the_lease_until_finish() {
+        let db = TestDatabase::sqlite().await;
+        let job = CancellationToken::new();
+        let guard = acquire(&db, LONG, &job).await;
+        job.cancel();
+        assert!(guard.work().is_cancelled());
+        assert!(!guard.is_lost());
+        assert!(db.store.get_lease(KEY).await.expect("store").is_some());
+        guard.finish().await;
+        assert_eq!(db.store.get_lease(KEY).await.expect("store"), None);
+    }
+}
