@@ -1,4 +1,13 @@
 //! The store's error type.
+//!
+//! Each variant that wraps a failure of a dependency keeps it as its
+//! `source()`; its message also carries the cause's text, so that logging
+//! the message alone still says what went wrong.
+
+use std::path::PathBuf;
+
+/// A dependency's error kept as the cause of a [`StoreError`].
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What went wrong in the store. Messages say what to fix where they can.
 #[derive(Debug, thiserror::Error)]
@@ -8,19 +17,36 @@ pub enum StoreError {
     InvalidUrl(String),
     /// The database could not be reached or opened.
     #[error("cannot connect to the database: {0}")]
-    Connect(String),
+    Connect(#[source] Cause),
+    /// The directory of a SQLite database could not be created.
+    #[error("cannot create the directory {} for the SQLite database: {source}", dir.display())]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// Running the migrations failed.
     #[error("database migration failed: {0}")]
-    Migration(String),
+    Migration(#[source] Cause),
     /// No connection could be had from the pool in time.
-    #[error("no database connection available: {0}")]
-    Pool(String),
+    #[error(
+        "no database connection available ({0}); the pool may be exhausted or the database unreachable"
+    )]
+    Pool(#[source] Cause),
     /// A query failed.
     #[error("database query failed: {0}")]
     Query(#[from] diesel::result::Error),
     /// A stored row breaks an invariant the code relies on.
-    #[error("stored data is inconsistent: {0}")]
-    Corrupt(String),
+    #[error("stored data is inconsistent: {what}{}", caused_by(.source))]
+    Corrupt {
+        /// Which row, and what is wrong with it.
+        what: String,
+        /// The parse error that found it, if one did.
+        #[source]
+        source: Option<Cause>,
+    },
     /// A fenced write found its lease gone, expired or taken over: nothing
     /// was written.
     #[error("lease {key} no longer carries fence {token}; the write was rejected")]
@@ -45,14 +71,43 @@ pub enum StoreError {
     InvalidArgument(String),
 }
 
+fn caused_by(source: &Option<Cause>) -> String {
+    source
+        .as_ref()
+        .map(|cause| format!(": {cause}"))
+        .unwrap_or_default()
+}
+
 impl StoreError {
+    /// Stored data breaks an invariant, found without a parse error.
+    pub(crate) fn corrupt(what: impl Into<String>) -> Self {
+        StoreError::Corrupt {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// Stored data breaks an invariant, found by `cause`.
+    pub(crate) fn corrupt_because(
+        what: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Corrupt {
+            what: what.into(),
+            source: Some(Box::new(cause)),
+        }
+    }
+
     /// Whether the error comes from the database being unavailable or
     /// contended rather than from the request (worth a retry, a 503 rather
     /// than a 500).
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            StoreError::Connect(_) | StoreError::Pool(_) | StoreError::Contended { .. }
+            StoreError::Connect(_)
+                | StoreError::CreateDir { .. }
+                | StoreError::Pool(_)
+                | StoreError::Contended { .. }
         )
     }
 }

@@ -3,15 +3,22 @@
 
 use std::time::Duration;
 
+use diesel::dsl::delete;
+use diesel::expression::{AppearsOnTable, Expression, ValidGrouping};
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
-use diesel_async::{AsyncConnection, RunQueryDsl};
+
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::BigInt;
+use diesel::sqlite::Sqlite;
+use diesel::upsert::excluded;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::schema::pricing_sync_lock as lock;
-use crate::sql_types::{DbNow, DbNowPlus, DbTimestamp, SqlTime};
-use crate::store::{checkout, on_conn, Backend};
+use crate::sql_types::{DbNow, DbNowPlus, SqlTime};
+use crate::store::{on_conn, SqliteConn};
 use crate::{Store, StoreError, StoreResult};
 
 /// What a provider's lease key starts with.
@@ -23,14 +30,21 @@ pub fn provider_lease_key(provider: &str) -> String {
 }
 
 /// A lease as stored.
+///
+/// The table and the operators' tools call a lease a "lock"
+/// (`pricing_sync_lock`, `/admin/locks`); the code calls it a lease. Two of
+/// its columns keep their established names: `owner` is [`Lease::worker`]
+/// (the process that holds it) and `holder` is [`Lease::requested_by`] (on
+/// whose behalf).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Lease {
     /// What is leased, e.g. `pricing_sync:openrouter`.
     pub key: String,
-    /// The holding process (a random id per process, never a hostname).
-    pub owner: String,
-    /// Who asked: `admin:<name>`, `scheduler`, …
-    pub holder: String,
+    /// The process holding it (a random id per process, never a hostname);
+    /// column `owner`.
+    pub worker: String,
+    /// On whose behalf: `admin:<name>`, `scheduler`, …; column `holder`.
+    pub requested_by: String,
     /// The fencing token; larger means newer.
     pub fence: i64,
     /// When it was taken.
@@ -63,21 +77,14 @@ impl Lease {
     }
 }
 
-#[derive(QueryableByName, Queryable)]
+#[derive(Queryable)]
 pub(crate) struct LeaseRow {
-    #[diesel(sql_type = Text)]
     key: String,
-    #[diesel(sql_type = Text)]
-    owner: String,
-    #[diesel(sql_type = Text)]
-    holder: String,
-    #[diesel(sql_type = BigInt)]
+    worker: String,
+    requested_by: String,
     fence: i64,
-    #[diesel(sql_type = DbTimestamp)]
     acquired_at: SqlTime,
-    #[diesel(sql_type = DbTimestamp)]
     renewed_at: SqlTime,
-    #[diesel(sql_type = DbTimestamp)]
     expires_at: SqlTime,
 }
 
@@ -85,8 +92,8 @@ impl From<LeaseRow> for Lease {
     fn from(row: LeaseRow) -> Self {
         Self {
             key: row.key,
-            owner: row.owner,
-            holder: row.holder,
+            worker: row.worker,
+            requested_by: row.requested_by,
             fence: row.fence,
             acquired_at: row.acquired_at.0,
             renewed_at: row.renewed_at.0,
@@ -95,6 +102,7 @@ impl From<LeaseRow> for Lease {
     }
 }
 
+/// The columns of a [`LeaseRow`], in its order.
 pub(crate) const COLUMNS: (
     lock::key,
     lock::owner,
@@ -113,27 +121,6 @@ pub(crate) const COLUMNS: (
     lock::expires_at,
 );
 
-const POSTGRES_ACQUIRE: &str = "\
-INSERT INTO pricing_sync_lock AS l (key, owner, holder, fence, acquired_at, renewed_at, expires_at) \
-VALUES ($1, $2, $3, nextval('pricing_sync_fence_seq'), now(), now(), now() + ($4 * interval '1 millisecond')) \
-ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, holder = excluded.holder, fence = excluded.fence, \
-    acquired_at = excluded.acquired_at, renewed_at = excluded.renewed_at, expires_at = excluded.expires_at \
-WHERE l.expires_at <= now() \
-RETURNING key, owner, holder, fence, acquired_at, renewed_at, expires_at";
-
-const SQLITE_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
-
-fn sqlite_acquire() -> String {
-    format!(
-        "INSERT INTO pricing_sync_lock AS l (key, owner, holder, fence, acquired_at, renewed_at, expires_at) \
-         VALUES (?, ?, ?, ?, {SQLITE_NOW}, {SQLITE_NOW}, strftime('%Y-%m-%dT%H:%M:%fZ','now', ?)) \
-         ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, holder = excluded.holder, fence = excluded.fence, \
-             acquired_at = excluded.acquired_at, renewed_at = excluded.renewed_at, expires_at = excluded.expires_at \
-         WHERE l.expires_at <= {SQLITE_NOW} \
-         RETURNING key, owner, holder, fence, acquired_at, renewed_at, expires_at"
-    )
-}
-
 fn ttl_millis(ttl: Duration) -> StoreResult<i64> {
     match i64::try_from(ttl.as_millis()) {
         Ok(ms) if ms > 0 => Ok(ms),
@@ -143,74 +130,180 @@ fn ttl_millis(ttl: Duration) -> StoreResult<i64> {
     }
 }
 
+/// The fencing token of a lease being taken.
+#[derive(Debug, Clone, Copy, ValidGrouping)]
+pub(crate) enum NewFence {
+    /// PostgreSQL's sequence, drawn inside the acquiring statement.
+    Sequence,
+    /// A token drawn before the statement (SQLite has no sequences).
+    Drawn(i64),
+}
+
+impl QueryId for NewFence {
+    type QueryId = ();
+    // The SQL differs by variant: cache by text, not by type.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Expression for NewFence {
+    type SqlType = BigInt;
+}
+
+impl<QS> AppearsOnTable<QS> for NewFence {}
+
+impl QueryFragment<Pg> for NewFence {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        match self {
+            NewFence::Sequence => {
+                out.push_sql("nextval('pricing_sync_fence_seq')");
+                Ok(())
+            }
+            NewFence::Drawn(token) => out.push_bind_param::<BigInt, _>(token),
+        }
+    }
+}
+
+impl QueryFragment<Sqlite> for NewFence {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        match self {
+            NewFence::Sequence => Err(diesel::result::Error::QueryBuilderError(
+                "SQLite has no fence sequence; draw the token first".into(),
+            )),
+            NewFence::Drawn(token) => out.push_bind_param::<BigInt, _>(token),
+        }
+    }
+}
+
+/// Where each backend's fencing tokens come from, and how it locks a lease
+/// row for a fenced write.
+pub(crate) trait LeaseConn {
+    /// The token for the next acquisition: PostgreSQL's sequence (no query
+    /// here); on SQLite the id of a row inserted now (ids never repeat).
+    async fn draw_fence(&mut self) -> QueryResult<NewFence>;
+
+    /// Whether the lease still carries `fence` and has not expired. On
+    /// PostgreSQL the row stays locked until the caller's transaction ends,
+    /// so it cannot be taken over half-way; SQLite's single writer
+    /// connection gives the same guarantee.
+    async fn holds_fence(&mut self, fence: &Fence) -> QueryResult<bool>;
+}
+
 #[derive(QueryableByName)]
 struct FenceId {
     #[diesel(sql_type = BigInt)]
     id: i64,
 }
 
+/// The live lease row that carries a fence.
+#[diesel::dsl::auto_type]
+fn live_fence<'a>(key: &'a str, token: i64) -> _ {
+    lock::table
+        .filter(lock::key.eq(key))
+        .filter(lock::fence.eq(token))
+        .filter(lock::expires_at.gt(DbNow))
+        .select(lock::fence)
+}
+
+impl LeaseConn for AsyncPgConnection {
+    async fn draw_fence(&mut self) -> QueryResult<NewFence> {
+        Ok(NewFence::Sequence)
+    }
+
+    async fn holds_fence(&mut self, fence: &Fence) -> QueryResult<bool> {
+        let held: Option<i64> = live_fence(&fence.key, fence.token)
+            .for_update()
+            .first(self)
+            .await
+            .optional()?;
+        Ok(held.is_some())
+    }
+}
+
+impl LeaseConn for SqliteConn {
+    async fn draw_fence(&mut self) -> QueryResult<NewFence> {
+        let token: FenceId =
+            diesel::sql_query("INSERT INTO pricing_sync_fence_seq DEFAULT VALUES RETURNING id")
+                .get_result(self)
+                .await?;
+        // Only the newest id is needed for the next one to be larger.
+        diesel::sql_query("DELETE FROM pricing_sync_fence_seq WHERE id < ?")
+            .bind::<BigInt, _>(token.id)
+            .execute(self)
+            .await?;
+        Ok(NewFence::Drawn(token.id))
+    }
+
+    async fn holds_fence(&mut self, fence: &Fence) -> QueryResult<bool> {
+        let held: Option<i64> = live_fence(&fence.key, fence.token)
+            .first(self)
+            .await
+            .optional()?;
+        Ok(held.is_some())
+    }
+}
+
+/// Deletes the leases `worker` holds on `providers` (rescue of a dead
+/// worker's job); the fence stops the worker's writes should it be alive.
+#[diesel::dsl::auto_type]
+pub(crate) fn release_held_by<'a>(worker: &'a str, keys: Vec<String>) -> _ {
+    delete(
+        lock::table
+            .filter(lock::owner.eq(worker))
+            .filter(lock::key.eq_any(keys)),
+    )
+}
+
 impl Store {
-    /// Takes the lease `key` if it is free or expired, in one statement on
-    /// the database clock; `None` when someone else holds it.
+    /// Takes the lease `key` for `worker` on behalf of `requested_by` if it
+    /// is free or expired, in one statement on the database clock; `None`
+    /// when someone else holds it.
     pub async fn try_acquire_lease(
         &self,
         key: &str,
-        owner: &str,
-        holder: &str,
+        worker: &str,
+        requested_by: &str,
         ttl: Duration,
     ) -> StoreResult<Option<Lease>> {
         let ms = ttl_millis(ttl)?;
-        let row: Option<LeaseRow> = match &*self.backend {
-            Backend::Postgres(pool) => {
-                let mut conn = checkout(pool).await?;
-                diesel::sql_query(POSTGRES_ACQUIRE)
-                    .bind::<Text, _>(key)
-                    .bind::<Text, _>(owner)
-                    .bind::<Text, _>(holder)
-                    .bind::<BigInt, _>(ms)
-                    .get_result(&mut conn)
-                    .await
-                    .optional()?
-            }
-            Backend::Sqlite(pools) => {
-                // SQLite has no sequences: the token is the id of a row
-                // inserted in the same transaction (ids never repeat).
-                let mut conn = checkout(&pools.writer).await?;
-                let modifier = format!("+{}.{:03} seconds", ms / 1000, ms % 1000);
-                let sql = sqlite_acquire();
-                conn.transaction(async |conn| -> StoreResult<Option<LeaseRow>> {
-                    let token: FenceId = diesel::sql_query(
-                        "INSERT INTO pricing_sync_fence_seq DEFAULT VALUES RETURNING id",
-                    )
-                    .get_result(conn)
-                    .await?;
-                    diesel::sql_query("DELETE FROM pricing_sync_fence_seq WHERE id < ?")
-                        .bind::<BigInt, _>(token.id)
-                        .execute(conn)
-                        .await?;
-                    Ok(diesel::sql_query(sql.as_str())
-                        .bind::<Text, _>(key)
-                        .bind::<Text, _>(owner)
-                        .bind::<Text, _>(holder)
-                        .bind::<BigInt, _>(token.id)
-                        .bind::<Text, _>(modifier.as_str())
-                        .get_result(conn)
-                        .await
-                        .optional()?)
-                })
-                .await?
-            }
-        };
+        let row: Option<LeaseRow> = on_conn!(self, writer, |conn| {
+            let token = conn.draw_fence().await?;
+            let upsert = diesel::insert_into(lock::table)
+                .values((
+                    lock::key.eq(key),
+                    lock::owner.eq(worker),
+                    lock::holder.eq(requested_by),
+                    lock::fence.eq(token),
+                    lock::acquired_at.eq(DbNow),
+                    lock::renewed_at.eq(DbNow),
+                    lock::expires_at.eq(DbNowPlus::millis(ms)),
+                ))
+                .on_conflict(lock::key)
+                .do_update()
+                .set((
+                    lock::owner.eq(excluded(lock::owner)),
+                    lock::holder.eq(excluded(lock::holder)),
+                    lock::fence.eq(excluded(lock::fence)),
+                    lock::acquired_at.eq(excluded(lock::acquired_at)),
+                    lock::renewed_at.eq(excluded(lock::renewed_at)),
+                    lock::expires_at.eq(excluded(lock::expires_at)),
+                ));
+            // Take over only an expired lease (the upsert's WHERE).
+            diesel::query_dsl::methods::FilterDsl::filter(upsert, lock::expires_at.le(DbNow))
+                .returning(COLUMNS)
+                .get_result(conn)
+                .await
+                .optional()?
+        });
         Ok(row.map(Lease::from))
     }
 
     /// Extends a held lease by `ttl` from now. `None` when the lease is no
-    /// longer this owner's with this fence, or has already expired: the
-    /// holder must stop.
+    /// longer this worker's with this fence, or has already expired: the
+    /// worker must stop.
     pub async fn renew_lease(
         &self,
         fence: &Fence,
-        owner: &str,
+        worker: &str,
         ttl: Duration,
     ) -> StoreResult<Option<Lease>> {
         let ms = ttl_millis(ttl)?;
@@ -218,7 +311,7 @@ impl Store {
             diesel::update(
                 lock::table
                     .filter(lock::key.eq(&fence.key))
-                    .filter(lock::owner.eq(owner))
+                    .filter(lock::owner.eq(worker))
                     .filter(lock::fence.eq(fence.token))
                     .filter(lock::expires_at.gt(DbNow)),
             )
@@ -234,13 +327,13 @@ impl Store {
         Ok(row.map(Lease::from))
     }
 
-    /// Gives a lease back; only its owner with the same fence can.
-    pub async fn release_lease(&self, fence: &Fence, owner: &str) -> StoreResult<bool> {
+    /// Gives a lease back; only its worker with the same fence can.
+    pub async fn release_lease(&self, fence: &Fence, worker: &str) -> StoreResult<bool> {
         let deleted = on_conn!(self, writer, |conn| {
             diesel::delete(
                 lock::table
                     .filter(lock::key.eq(&fence.key))
-                    .filter(lock::owner.eq(owner))
+                    .filter(lock::owner.eq(worker))
                     .filter(lock::fence.eq(fence.token)),
             )
             .execute(conn)

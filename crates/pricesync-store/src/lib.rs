@@ -3,11 +3,15 @@
 //! `SyncConnectionWrapper`) behind one API, [`Store`].
 //!
 //! The backend is chosen by the database URL's scheme ([`DatabaseUrl`]).
-//! One [`schema`] serves both; PostgreSQL gets native `uuid`, `timestamptz`
-//! and `numeric` columns, SQLite text ([`sql_types`]). Migrations are
+//! One schema serves both; PostgreSQL gets native `uuid`, `timestamptz`
+//! and `numeric` columns, SQLite text (`sql_types`). Migrations are
 //! embedded ([`POSTGRES_MIGRATIONS`], [`SQLITE_MIGRATIONS`]) and run by
 //! [`Store::migrate`]. Every time the store compares or records comes from
-//! the database clock ([`sql_types::DbNow`]).
+//! the database clock (`sql_types::DbNow`), and no statement spells that
+//! clock itself.
+//!
+//! Connections are verified after a use that did not finish cleanly, not on
+//! every checkout (`pool`). Jobs live in `jobs/`, one module per concern.
 //!
 //! Price writes are batched: a provider's list is loaded in one query
 //! ([`Store::load_provider_prices`]), diffed in memory by
@@ -20,17 +24,18 @@ mod config;
 mod error;
 mod jobs;
 mod leases;
+mod pool;
 mod prices;
 mod reads;
 mod schedules;
-pub mod schema;
-pub mod sql_types;
+mod schema;
+mod sql_types;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use config::{redact_url, DatabaseUrl, PoolConfig, DEFAULT_DATABASE_URL};
-pub use error::{StoreError, StoreResult};
+pub use error::{Cause, StoreError, StoreResult};
 pub use jobs::{
     truncate_error, BusyProvider, CancelOutcome, EnqueueOutcome, HeartbeatOutcome, JobProgress,
     JobRecord, NewJob, NewProviderLog, ProviderLog, RescueReport, ScheduleSlot, MAX_ERROR_CHARS,

@@ -11,10 +11,11 @@ use pricesync_domain::{
 use uuid::Uuid;
 
 use crate::batch::{binds, BatchInsert, InsertRow, Upsert};
+use crate::leases::LeaseConn;
 use crate::schema::{model_prices, models};
 use crate::sql_types::{DbDecimal, DbNow, DbUuid, SqlDecimal, SqlUuid};
 use crate::store::on_conn;
-use crate::{BackendKind, Fence, Store, StoreError, StoreResult};
+use crate::{Fence, Store, StoreError, StoreResult};
 use diesel::backend::Backend;
 use diesel::query_builder::AstPass;
 use diesel::serialize::ToSql;
@@ -242,7 +243,7 @@ impl<'a> WriteRows<'a> {
     ) -> StoreResult<Self> {
         let id_of = |model: &ModelId| {
             ids.get(model.as_str()).copied().ok_or_else(|| {
-                StoreError::Corrupt(format!(
+                StoreError::corrupt(format!(
                     "model {model} of {provider} was loaded but is no longer stored; was it deleted during the sync?"
                 ))
             })
@@ -333,13 +334,6 @@ const PRICE_UPSERT: Upsert = Upsert {
     touch: Some("updated_at"),
 };
 
-#[derive(diesel::QueryableByName)]
-struct FenceRow {
-    #[diesel(sql_type = BigInt)]
-    #[allow(dead_code)]
-    fence: i64,
-}
-
 /// The model ids whose database ids a diff needs.
 fn existing_model_ids(diff: &PriceDiff) -> Vec<&str> {
     diff.reactivated
@@ -360,9 +354,9 @@ pub(crate) fn stored_offering(
     prices: Vec<PriceColumns>,
 ) -> StoreResult<StoredOffering> {
     let (model_id, display_name, kind, status, source, context_length) = model;
-    let corrupt =
-        |what: String| StoreError::Corrupt(format!("model {provider}/{model_id}: {what}"));
-    let id = ModelId::parse(&model_id).map_err(|e| corrupt(e.to_string()))?;
+    let what = format!("model {provider}/{model_id}");
+    let corrupt = |problem: String| StoreError::corrupt(format!("{what}: {problem}"));
+    let id = ModelId::parse(&model_id).map_err(|e| StoreError::corrupt_because(&what, e))?;
     let kind: PricingKind = kind.parse().map_err(corrupt)?;
     let status: ModelStatus = status.parse().map_err(corrupt)?;
     let source: PriceSource = source.parse().map_err(corrupt)?;
@@ -373,12 +367,13 @@ pub(crate) fn stored_offering(
                 meter: meter.parse::<Meter>().map_err(corrupt)?,
                 min_prompt_tokens: u64::try_from(min_prompt_tokens)
                     .map_err(|_| corrupt(format!("negative band {min_prompt_tokens}")))?,
-                usd_per_unit: UsdPerUnit::new(usd.0).map_err(|e| corrupt(e.to_string()))?,
+                usd_per_unit: UsdPerUnit::new(usd.0)
+                    .map_err(|e| StoreError::corrupt_because(&what, e))?,
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
     let offering = ModelOffering::from_parts(id, kind, components)
-        .map_err(|e| corrupt(e.to_string()))?
+        .map_err(|e| StoreError::corrupt_because(&what, e))?
         .with_display_name(display_name)
         .with_context_length(context_length.and_then(|n| u64::try_from(n).ok()))
         .with_source(source);
@@ -458,25 +453,10 @@ impl Store {
             return Ok(WriteReport::default());
         }
         let needed = existing_model_ids(diff);
-        let fence_check = match self.backend_kind() {
-            BackendKind::Postgres => {
-                "SELECT fence FROM pricing_sync_lock WHERE key = $1 AND fence = $2 \
-                 AND expires_at > now() FOR UPDATE"
-            }
-            BackendKind::Sqlite => {
-                "SELECT fence FROM pricing_sync_lock WHERE key = ? AND fence = ? \
-                 AND expires_at > strftime('%Y-%m-%dT%H:%M:%fZ','now')"
-            }
-        };
         on_conn!(self, writer, |conn| {
             conn.transaction(async |conn| -> StoreResult<WriteReport> {
                 if let Some(fence) = fence {
-                    let held: Vec<FenceRow> = diesel::sql_query(fence_check)
-                        .bind::<Text, _>(&fence.key)
-                        .bind::<BigInt, _>(fence.token)
-                        .load(conn)
-                        .await?;
-                    if held.is_empty() {
+                    if !conn.holds_fence(fence).await? {
                         return Err(StoreError::FenceRejected {
                             key: fence.key.clone(),
                             token: fence.token,

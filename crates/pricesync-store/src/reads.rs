@@ -222,7 +222,7 @@ fn clamp_limit(limit: u32) -> StoreResult<i64> {
 }
 
 fn decimal(value: SqlDecimal, what: &str) -> StoreResult<UsdPerUnit> {
-    UsdPerUnit::new(value.0).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+    UsdPerUnit::new(value.0).map_err(|e| StoreError::corrupt_because(what, e))
 }
 
 impl Store {
@@ -424,14 +424,14 @@ impl Store {
                 model_id,
                 meter: meter
                     .parse()
-                    .map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))?,
+                    .map_err(|e| StoreError::corrupt(format!("{what}: {e}")))?,
                 min_prompt_tokens: u64::try_from(band)
-                    .map_err(|_| StoreError::Corrupt(format!("{what}: negative band")))?,
+                    .map_err(|_| StoreError::corrupt(format!("{what}: negative band")))?,
                 change: match change.as_str() {
                     "added" => HistoryChange::Added,
                     "changed" => HistoryChange::Changed,
                     "removed" => HistoryChange::Removed,
-                    other => return Err(StoreError::Corrupt(format!("{what}: change {other:?}"))),
+                    other => return Err(StoreError::corrupt(format!("{what}: change {other:?}"))),
                 },
                 old_usd_per_unit: old.map(|d| decimal(d, &what)).transpose()?,
                 new_usd_per_unit: new.map(|d| decimal(d, &what)).transpose()?,

@@ -174,7 +174,7 @@ impl Store {
         });
         self.get_schedule(name)
             .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("schedule {name} vanished")))
+            .ok_or_else(|| StoreError::corrupt(format!("schedule {name} vanished")))
     }
 
     /// One schedule.
@@ -251,7 +251,7 @@ impl Store {
                     .split(',')
                     .map(pricesync_domain::ProviderId::parse)
                     .collect::<Result<_, _>>()
-                    .map_err(|e| StoreError::Corrupt(format!("schedule {name}: {e}")))?;
+                    .map_err(|e| StoreError::corrupt_because(format!("schedule {name}"), e))?;
                 slot_job.schedule = Some(ScheduleSlot {
                     name: name.to_owned(),
                     slot: row.next_run_at.0,

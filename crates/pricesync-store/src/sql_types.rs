@@ -161,8 +161,9 @@ impl FromSql<DbDecimal, Sqlite> for SqlDecimal {
 }
 
 /// The database's clock: `now()` on PostgreSQL, the same instant as text
-/// on SQLite. Every lease, heartbeat and schedule comparison uses it, never
-/// the application's clock.
+/// on SQLite. Every lease, heartbeat and schedule comparison uses it (or
+/// [`DbNowPlus`]), never the application's clock, and no statement spells
+/// the clock itself.
 #[derive(Debug, Clone, Copy, QueryId, ValidGrouping)]
 pub struct DbNow;
 
@@ -180,9 +181,15 @@ impl QueryFragment<Pg> for DbNow {
     }
 }
 
+/// SQLite's clock in the stored text format ([`SQLITE_TIME`]), without
+/// its closing parenthesis so that a modifier can follow: the one place
+/// this spelling lives.
+const SQLITE_CLOCK: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'";
+
 impl QueryFragment<Sqlite> for DbNow {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        out.push_sql("strftime('%Y-%m-%dT%H:%M:%fZ','now')");
+        out.push_sql(SQLITE_CLOCK);
+        out.push_sql(")");
         Ok(())
     }
 }
@@ -256,7 +263,8 @@ impl QueryFragment<Pg> for DbNowPlus {
 
 impl QueryFragment<Sqlite> for DbNowPlus {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        out.push_sql("strftime('%Y-%m-%dT%H:%M:%fZ','now', ");
+        out.push_sql(SQLITE_CLOCK);
+        out.push_sql(", ");
         out.push_bind_param::<Text, _>(&self.sqlite_modifier)?;
         out.push_sql(")");
         Ok(())

@@ -5,15 +5,13 @@ use std::path::Path;
 use deadpool::managed::Manager;
 use diesel::{Connection, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
-};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use futures_util::FutureExt;
 
+use crate::pool::{CheckedManager, Pool};
 use crate::{DatabaseUrl, PoolConfig, StoreError, StoreResult};
 
 /// The PostgreSQL migrations, embedded in the binary.
@@ -88,11 +86,12 @@ impl std::fmt::Debug for Store {
 }
 
 fn build_pool<C>(
-    manager: AsyncDieselConnectionManager<C>,
+    manager: CheckedManager<C>,
     max_size: usize,
     config: &PoolConfig,
 ) -> StoreResult<Pool<C>>
 where
+    C: Send,
     AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
 {
     Pool::builder(manager)
@@ -102,7 +101,7 @@ where
         .recycle_timeout(Some(config.recycle_timeout))
         .runtime(deadpool::Runtime::Tokio1)
         .build()
-        .map_err(|e| StoreError::Connect(e.to_string()))
+        .map_err(|e| StoreError::Connect(Box::new(e)))
 }
 
 fn sqlite_pragmas(config: &PoolConfig) -> String {
@@ -127,28 +126,29 @@ impl Store {
     pub fn connect(url: &DatabaseUrl, config: &PoolConfig) -> StoreResult<Self> {
         let backend = match url {
             DatabaseUrl::Postgres(text) => {
-                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(text.clone());
+                let manager = CheckedManager::new(|recycling_method| {
+                    let mut manager_config = ManagerConfig::default();
+                    manager_config.recycling_method = recycling_method;
+                    AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+                        text.clone(),
+                        manager_config,
+                    )
+                });
                 Backend::Postgres(build_pool(manager, config.max_size.max(1), config)?)
             }
             DatabaseUrl::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        StoreError::Connect(format!(
-                            "cannot create the directory {} for the SQLite database: {e}",
-                            dir.display()
-                        ))
+                    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                        dir: dir.to_owned(),
+                        source,
                     })?;
                 }
                 let path = path_text(path)?;
                 let pragmas = sqlite_pragmas(config);
-                let make_manager = || {
+                let make_manager = |recycling_method| {
                     let pragmas = pragmas.clone();
                     let mut manager_config = ManagerConfig::<SqliteConn>::default();
-                    // A connection to a local file does not go stale the way
-                    // a network connection does: skip the `SELECT 1` the
-                    // default runs on every checkout (a second trip through
-                    // the blocking pool for each query).
-                    manager_config.recycling_method = RecyclingMethod::Fast;
+                    manager_config.recycling_method = recycling_method;
                     manager_config.custom_setup = Box::new(move |url| {
                         let pragmas = pragmas.clone();
                         let url = url.to_owned();
@@ -167,8 +167,12 @@ impl Store {
                     )
                 };
                 Backend::Sqlite(SqlitePools {
-                    writer: build_pool(make_manager(), 1, config)?,
-                    readers: build_pool(make_manager(), config.max_size.max(1), config)?,
+                    writer: build_pool(CheckedManager::new(make_manager), 1, config)?,
+                    readers: build_pool(
+                        CheckedManager::new(make_manager),
+                        config.max_size.max(1),
+                        config,
+                    )?,
                 })
             }
         };
@@ -263,7 +267,7 @@ impl Store {
         };
         let mut conn = AsyncPgConnection::establish(url)
             .await
-            .map_err(|e| StoreError::Connect(e.to_string()))?;
+            .map_err(|e| StoreError::Connect(Box::new(e)))?;
         conn.batch_execute(&format!("LISTEN {JOBS_CHANNEL}"))
             .await?;
         Ok(Some(tokio::spawn(async move {
@@ -296,18 +300,18 @@ impl Store {
             DatabaseUrl::Postgres(text) => {
                 let mut conn =
                     <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&text)
-                        .map_err(|e| StoreError::Connect(e.to_string()))?;
-                task(Harness::Postgres(&mut conn)).map_err(|e| StoreError::Migration(e.to_string()))
+                        .map_err(|e| StoreError::Connect(Box::new(e)))?;
+                task(Harness::Postgres(&mut conn)).map_err(StoreError::Migration)
             }
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path_text(&path)?)
-                    .map_err(|e| StoreError::Connect(e.to_string()))?;
+                    .map_err(|e| StoreError::Connect(Box::new(e)))?;
                 diesel::connection::SimpleConnection::batch_execute(&mut conn, busy)?;
-                task(Harness::Sqlite(&mut conn)).map_err(|e| StoreError::Migration(e.to_string()))
+                task(Harness::Sqlite(&mut conn)).map_err(StoreError::Migration)
             }
         })
         .await
-        .map_err(|e| StoreError::Migration(format!("the migration task stopped: {e}")))?
+        .map_err(|e| StoreError::Migration(Box::new(e)))?
     }
 
     /// The pool's state (PostgreSQL pool, or SQLite's readers and writer
@@ -315,6 +319,7 @@ impl Store {
     pub fn pool_status(&self) -> PoolStatus {
         fn of<C>(pool: &Pool<C>) -> PoolStatus
         where
+            C: Send,
             AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
         {
             let s = pool.status();
@@ -344,8 +349,7 @@ impl Store {
 
 fn versions<DB: diesel::backend::Backend>(source: &EmbeddedMigrations) -> StoreResult<Vec<String>> {
     use diesel::migration::MigrationSource;
-    let migrations = MigrationSource::<DB>::migrations(source)
-        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    let migrations = MigrationSource::<DB>::migrations(source).map_err(StoreError::Migration)?;
     Ok(migrations
         .iter()
         .map(|m| m.name().version().to_string())
@@ -356,20 +360,6 @@ fn versions<DB: diesel::backend::Backend>(source: &EmbeddedMigrations) -> StoreR
 enum Harness<'a> {
     Postgres(&'a mut AsyncConnectionWrapper<AsyncPgConnection>),
     Sqlite(&'a mut SqliteConnection),
-}
-
-/// Takes a connection from a pool, mapping the pool's errors.
-pub(crate) async fn checkout<C>(pool: &Pool<C>) -> StoreResult<Object<C>>
-where
-    AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
-{
-    pool.get().await.map_err(|e| match e {
-        deadpool::managed::PoolError::Backend(inner) => StoreError::Connect(inner.to_string()),
-        deadpool::managed::PoolError::Timeout(kind) => StoreError::Pool(format!(
-            "timed out waiting for a connection ({kind:?}); the pool may be exhausted or the database unreachable"
-        )),
-        other => StoreError::Pool(other.to_string()),
-    })
 }
 
 diesel::define_sql_function! {
@@ -408,21 +398,25 @@ impl NotifyJobs for SqliteConn {
 /// Runs `$body` with `$conn` bound to a connection of the store's backend.
 /// The body is compiled once per backend, so the same diesel query serves
 /// both. `$pool` is `readers` or `writer` (SQLite's split; PostgreSQL has
-/// one pool).
+/// one pool). A body that does not finish (an early `?` return, a panic, a
+/// cancelled future) leaves its connection to be verified before its next
+/// use (see [`crate::pool`]).
 macro_rules! on_conn {
     ($store:expr, $pool:ident, |$conn:ident| $body:expr) => {{
         match &*$store.backend {
             $crate::store::Backend::Postgres(pool) => {
-                #[allow(unused_mut)]
-                let mut pooled = $crate::store::checkout(pool).await?;
-                let $conn: &mut ::diesel_async::AsyncPgConnection = &mut pooled;
-                $body
+                let mut pooled = $crate::pool::checkout(pool).await?;
+                let $conn: &mut ::diesel_async::AsyncPgConnection = pooled.conn();
+                let value = $body;
+                pooled.finish();
+                value
             }
             $crate::store::Backend::Sqlite(pools) => {
-                #[allow(unused_mut)]
-                let mut pooled = $crate::store::checkout(&pools.$pool).await?;
-                let $conn: &mut $crate::store::SqliteConn = &mut pooled;
-                $body
+                let mut pooled = $crate::pool::checkout(&pools.$pool).await?;
+                let $conn: &mut $crate::store::SqliteConn = pooled.conn();
+                let value = $body;
+                pooled.finish();
+                value
             }
         }
     }};

@@ -9,15 +9,112 @@
 //! reach the server fails the test. When it is not set, the local default
 //! (`postgres://postgres@127.0.0.1:5432/postgres`) is tried and, if nothing
 //! answers there, [`TestDatabase::postgres`] returns `None` after saying so
-//! on stderr: developers without PostgreSQL can still run the suite, and CI,
-//! which sets the variable, cannot pass without PostgreSQL.
+//! in the test output, naming the suite: developers without PostgreSQL can
+//! still run the suite, and CI, which sets the variable, cannot pass without
+//! PostgreSQL.
+//!
+//! A test run that crashes leaves its schemas behind. Their names carry
+//! their creation time (`pricesync_test_<unix seconds>_<random>`), and the
+//! first test database of each run drops those older than
+//! [`LEFTOVER_SCHEMA_AGE`] — old enough that no running test still uses them.
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
 use crate::{DatabaseUrl, PoolConfig, Store};
 
 /// The PostgreSQL tried when `TEST_DATABASE_URL` is not set.
 pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Test schemas older than this are leftovers of crashed runs.
+pub const LEFTOVER_SCHEMA_AGE: Duration = Duration::from_secs(3600);
+
+/// What every test schema's name starts with.
+const SCHEMA_PREFIX: &str = "pricesync_test_";
+
+/// The test binary's name without its build hash (`coordination`), which
+/// names the suite in messages.
+fn suite_name() -> String {
+    let exe = std::env::current_exe().ok();
+    let stem = exe
+        .as_deref()
+        .and_then(std::path::Path::file_stem)
+        .and_then(std::ffi::OsStr::to_str)
+        .unwrap_or("tests");
+    match stem.rsplit_once('-') {
+        Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_owned(),
+        _ => stem.to_owned(),
+    }
+}
+
+/// Says, once per test binary, that its PostgreSQL tests are skipped.
+/// Written to the process's stderr directly: the test harness captures
+/// `eprintln!` of passing tests, and a skip must not be silent.
+fn announce_skip(reason: &str) {
+    static ANNOUNCED: AtomicBool = AtomicBool::new(false);
+    if ANNOUNCED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "\nSKIPPED: the PostgreSQL tests of `{}` did not run: nothing answers at \
+         {DEFAULT_TEST_POSTGRES_URL} ({reason}); set TEST_DATABASE_URL to run them\n",
+        suite_name()
+    );
+}
+
+/// A fresh schema name: the prefix, the creation time, a random part.
+fn new_schema_name() -> String {
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("{SCHEMA_PREFIX}{created}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// When a test schema was created, from its name; `None` for names this
+/// module did not make.
+fn schema_created_at(name: &str) -> Option<u64> {
+    let (seconds, random) = name.strip_prefix(SCHEMA_PREFIX)?.split_once('_')?;
+    if random.is_empty() || !random.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    seconds.parse().ok()
+}
+
+/// Drops test schemas older than [`LEFTOVER_SCHEMA_AGE`]. Best effort: a
+/// failure here must not fail the test that happened to run it, and the
+/// next run tries again.
+async fn sweep_leftover_schemas(admin: &mut AsyncPgConnection) {
+    #[derive(diesel::QueryableByName)]
+    struct Schema {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        nspname: String,
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let Ok(schemas) = diesel::sql_query(
+        "SELECT nspname::text AS nspname FROM pg_namespace WHERE starts_with(nspname, $1)",
+    )
+    .bind::<diesel::sql_types::Text, _>(SCHEMA_PREFIX)
+    .load::<Schema>(admin)
+    .await
+    else {
+        return;
+    };
+    for schema in schemas {
+        let leftover = schema_created_at(&schema.nspname)
+            .is_some_and(|created| now.saturating_sub(created) > LEFTOVER_SCHEMA_AGE.as_secs());
+        if leftover {
+            let _ = admin
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", schema.nspname))
+                .await;
+        }
+    }
+}
 
 /// A migrated store that tests may change at will.
 pub struct TestDatabase {
@@ -60,13 +157,15 @@ impl TestDatabase {
                 "TEST_DATABASE_URL is set but PostgreSQL cannot be reached: {e}; start PostgreSQL or unset the variable"
             ),
             Err(e) => {
-                eprintln!(
-                    "PostgreSQL tests not run: nothing answers at {DEFAULT_TEST_POSTGRES_URL} ({e}); set TEST_DATABASE_URL to run them"
-                );
+                announce_skip(&e.to_string());
                 return None;
             }
         };
-        let schema = format!("pricesync_test_{}", uuid::Uuid::new_v4().simple());
+        static SWEPT: AtomicBool = AtomicBool::new(false);
+        if !SWEPT.swap(true, Ordering::SeqCst) {
+            sweep_leftover_schemas(&mut admin).await;
+        }
+        let schema = new_schema_name();
         admin
             .batch_execute(&format!("CREATE SCHEMA {schema}"))
             .await
@@ -85,7 +184,67 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// Drops the leftover test schemas of crashed runs now (each run's first
+    /// PostgreSQL test database does it on its own); nothing on SQLite.
+    pub async fn sweep_leftover_schemas(&self) {
+        if let Cleanup::Postgres { admin_url, .. } = &self.cleanup {
+            if let Ok(mut admin) = AsyncPgConnection::establish(admin_url).await {
+                sweep_leftover_schemas(&mut admin).await;
+            }
+        }
+    }
+}
+
 impl Store {
+    /// The PostgreSQL server process of the connection the next query would
+    /// use (`None` on SQLite), for tests that end a pooled connection from
+    /// outside.
+    pub async fn backend_pid_for_tests(&self) -> crate::StoreResult<Option<i32>> {
+        #[derive(diesel::QueryableByName)]
+        struct Pid {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            pid: i32,
+        }
+        match &*self.backend {
+            crate::store::Backend::Sqlite(_) => Ok(None),
+            crate::store::Backend::Postgres(pool) => {
+                let mut pooled = crate::pool::checkout(pool).await?;
+                let pid: Pid = diesel_async::RunQueryDsl::get_result(
+                    diesel::sql_query("SELECT pg_backend_pid() AS pid"),
+                    pooled.conn(),
+                )
+                .await?;
+                pooled.finish();
+                Ok(Some(pid.pid))
+            }
+        }
+    }
+
+    /// The statements the pooled PostgreSQL connection keeps prepared
+    /// (empty on SQLite), for tests that check which statements diesel
+    /// caches.
+    pub async fn prepared_statements_for_tests(&self) -> crate::StoreResult<Vec<String>> {
+        #[derive(diesel::QueryableByName)]
+        struct Prepared {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            statement: String,
+        }
+        match &*self.backend {
+            crate::store::Backend::Sqlite(_) => Ok(Vec::new()),
+            crate::store::Backend::Postgres(pool) => {
+                let mut pooled = crate::pool::checkout(pool).await?;
+                let rows: Vec<Prepared> = diesel_async::RunQueryDsl::load(
+                    diesel::sql_query("SELECT statement FROM pg_prepared_statements"),
+                    pooled.conn(),
+                )
+                .await?;
+                pooled.finish();
+                Ok(rows.into_iter().map(|p| p.statement).collect())
+            }
+        }
+    }
+
     /// Runs raw SQL on the write connection, for tests that check what the
     /// database itself refuses.
     pub async fn raw_batch_for_tests(&self, sql: &str) -> crate::StoreResult<()> {
@@ -220,4 +379,29 @@ macro_rules! on_both_backends {
             )+
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_carry_their_creation_time() {
+        let name = new_schema_name();
+        let created = schema_created_at(&name).expect("a name this module made");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs();
+        assert!(now.abs_diff(created) < 60, "{name}");
+        assert_eq!(
+            schema_created_at("pricesync_test_1700000000_0123abcd"),
+            Some(1_700_000_000)
+        );
+        // Names of other origins (or the older random-only form) are never
+        // taken for leftovers.
+        assert_eq!(schema_created_at("pricesync_test_0123abcd"), None);
+        assert_eq!(schema_created_at("public"), None);
+        assert_eq!(schema_created_at("pricesync_test_12_x-y"), None);
+    }
 }

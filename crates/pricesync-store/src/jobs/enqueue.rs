@@ -1,0 +1,263 @@
+//! Enqueue: one read of what is in the way, then the transactional insert
+//! whose active-provider rows are the race-free authority.
+
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use pricesync_domain::{JobState, ProviderId};
+use uuid::Uuid;
+
+use super::{JobRecord, JobRow, NewJob};
+use crate::leases::{self, Lease, LeaseRow, PROVIDER_LEASE_PREFIX};
+use crate::schema::{
+    pricing_sync_active_providers as active, pricing_sync_jobs as jobs, pricing_sync_lock as lock,
+};
+use crate::sql_types::{SqlTime, SqlUuid};
+use crate::store::on_conn;
+use crate::{Store, StoreError, StoreResult};
+
+/// A provider whose job is queued or running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusyProvider {
+    /// The job.
+    pub job: JobRecord,
+    /// The provider.
+    pub provider: String,
+    /// Its lease, when it is being synced right now.
+    pub lease: Option<Lease>,
+}
+
+/// What an enqueue did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnqueueOutcome {
+    /// The job is queued.
+    Enqueued(JobRecord),
+    /// A queued or running job already covers `provider`: nothing was
+    /// enqueued.
+    Busy {
+        /// The job in the way.
+        active: JobRecord,
+        /// The provider they share.
+        provider: String,
+        /// That provider's lease, when its sync is running now.
+        lease: Option<Lease>,
+    },
+    /// The schedule slot already has its job (another replica made it).
+    SlotTaken,
+}
+
+impl From<BusyProvider> for EnqueueOutcome {
+    fn from(busy: BusyProvider) -> Self {
+        EnqueueOutcome::Busy {
+            active: busy.job,
+            provider: busy.provider,
+            lease: busy.lease,
+        }
+    }
+}
+
+/// Why an enqueue transaction rolled back.
+pub(crate) enum EnqueueAbort {
+    Store(StoreError),
+    /// One of the job's providers is covered by another queued or running
+    /// job.
+    Busy,
+    /// The schedule slot already has its job.
+    SlotTaken,
+}
+
+impl From<diesel::result::Error> for EnqueueAbort {
+    fn from(e: diesel::result::Error) -> Self {
+        EnqueueAbort::Store(e.into())
+    }
+}
+
+impl From<StoreError> for EnqueueAbort {
+    fn from(e: StoreError) -> Self {
+        EnqueueAbort::Store(e)
+    }
+}
+
+/// The row of a new queued job; every other column takes its default, the
+/// times from the database clock.
+#[derive(Insertable)]
+#[diesel(table_name = jobs)]
+// A `None` binds NULL rather than writing DEFAULT, so that the statement's
+// text is the same for every job and diesel keeps it prepared.
+#[diesel(treat_none_as_default_value = false)]
+pub(crate) struct QueuedJob<'a> {
+    id: SqlUuid,
+    state: &'static str,
+    providers: String,
+    dry_run: bool,
+    triggered_by: &'a str,
+    max_attempts: i32,
+    providers_total: i32,
+    schedule_name: Option<&'a str>,
+    schedule_slot: Option<SqlTime>,
+}
+
+impl<'a> QueuedJob<'a> {
+    pub(crate) fn new(job: &'a NewJob) -> Self {
+        let slot = job.schedule.as_ref();
+        Self {
+            id: SqlUuid(Uuid::now_v7()),
+            state: JobState::Queued.as_str(),
+            providers: job
+                .providers
+                .iter()
+                .map(ProviderId::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+            dry_run: job.dry_run,
+            triggered_by: &job.triggered_by,
+            max_attempts: i32::try_from(job.max_attempts.max(1)).unwrap_or(i32::MAX),
+            providers_total: i32::try_from(job.providers.len()).unwrap_or(i32::MAX),
+            schedule_name: slot.map(|s| s.name.as_str()),
+            schedule_slot: slot.map(|s| SqlTime(s.slot)),
+        }
+    }
+
+    pub(crate) fn id(&self) -> SqlUuid {
+        self.id
+    }
+
+    pub(crate) fn providers(&self) -> impl Iterator<Item = &str> {
+        self.providers.split(',')
+    }
+}
+
+/// Inserts a queued job (`$job`, a [`QueuedJob`]) and claims its providers
+/// on `$conn`, inside the caller's transaction; evaluates to
+/// `Result<JobRow, EnqueueAbort>`. The job row comes back from `RETURNING`,
+/// database-clock columns included. A macro because the statements run on
+/// each backend's connection type (see `on_conn!`).
+///
+/// The jobs table's only unique key a new row can meet is the schedule slot
+/// (ids are fresh), so an insert that conflicts is a taken slot; the
+/// active-providers key makes a claimed provider a busy one.
+macro_rules! insert_queued {
+    ($conn:ident, $job:expr) => {
+        async {
+            let job: &$crate::jobs::QueuedJob<'_> = $job;
+            let row: Option<$crate::jobs::JobRow> =
+                diesel::insert_into($crate::schema::pricing_sync_jobs::table)
+                    .values(job)
+                    .on_conflict_do_nothing()
+                    .returning($crate::jobs::JobRow::as_returning())
+                    .get_result($conn)
+                    .await
+                    .optional()?;
+            let row = row.ok_or($crate::jobs::EnqueueAbort::SlotTaken)?;
+            for provider in job.providers() {
+                let claimed =
+                    diesel::insert_into($crate::schema::pricing_sync_active_providers::table)
+                        .values((
+                            $crate::schema::pricing_sync_active_providers::provider.eq(provider),
+                            $crate::schema::pricing_sync_active_providers::job_id.eq(job.id()),
+                        ))
+                        .on_conflict_do_nothing()
+                        .execute($conn)
+                        .await?;
+                if claimed != 1 {
+                    return Err($crate::jobs::EnqueueAbort::Busy);
+                }
+            }
+            $crate::store::NotifyJobs::notify_new_job($conn).await?;
+            Ok::<_, $crate::jobs::EnqueueAbort>(row)
+        }
+        .await
+    };
+}
+pub(crate) use insert_queued;
+
+/// How often an enqueue that finds its blocker gone (finished between the
+/// insert and the read) tries again before giving up with
+/// [`StoreError::Contended`].
+const ENQUEUE_ATTEMPTS: usize = 5;
+
+impl Store {
+    /// Enqueues a job unless a queued or running job already covers one of
+    /// its providers — decided by the database in one transaction, so 1000
+    /// concurrent calls across replicas make exactly one job. A refusal
+    /// carries the job in the way, the provider they share and that
+    /// provider's lease, read in one query.
+    pub async fn enqueue_job(&self, job: &NewJob) -> StoreResult<EnqueueOutcome> {
+        // One read first: when a job is in the way (most triggers of a
+        // burst) it answers without taking the single SQLite writer or a
+        // write transaction. The insert stays the authority: this read can
+        // only turn a request away early, never let a second job in.
+        let names: Vec<&str> = job.providers.iter().map(ProviderId::as_str).collect();
+        if let Some(busy) = self.active_job_with_lease(&names).await? {
+            return Ok(busy.into());
+        }
+        self.insert_job(job).await
+    }
+
+    /// The transactional half of [`Store::enqueue_job`]: the insert, and on
+    /// refusal the read of what is in the way.
+    pub(crate) async fn insert_job(&self, job: &NewJob) -> StoreResult<EnqueueOutcome> {
+        if job.providers.is_empty() {
+            return Err(StoreError::InvalidArgument(
+                "a job needs at least one provider".into(),
+            ));
+        }
+        let names: Vec<&str> = job.providers.iter().map(ProviderId::as_str).collect();
+        for _ in 0..ENQUEUE_ATTEMPTS {
+            let new = QueuedJob::new(job);
+            let result: Result<JobRow, EnqueueAbort> = on_conn!(self, writer, |conn| {
+                conn.transaction(async |conn| insert_queued!(conn, &new))
+                    .await
+            });
+            match result {
+                Ok(row) => return Ok(EnqueueOutcome::Enqueued(JobRecord::try_from(row)?)),
+                Err(EnqueueAbort::Store(e)) => return Err(e),
+                Err(EnqueueAbort::SlotTaken) => return Ok(EnqueueOutcome::SlotTaken),
+                Err(EnqueueAbort::Busy) => {
+                    if let Some(busy) = self.active_job_with_lease(&names).await? {
+                        return Ok(busy.into());
+                    }
+                    // The job in the way finished meanwhile: try again.
+                }
+            }
+        }
+        Err(StoreError::Contended {
+            attempts: ENQUEUE_ATTEMPTS,
+        })
+    }
+
+    /// A queued or running job that covers one of `providers`, with the
+    /// provider and that provider's lease when it is being synced now — what
+    /// a refused enqueue reports, in one query.
+    pub async fn active_job_with_lease(
+        &self,
+        providers: &[&str],
+    ) -> StoreResult<Option<BusyProvider>> {
+        let row: Option<(JobRow, String, Option<LeaseRow>)> = on_conn!(self, readers, |conn| {
+            active::table
+                .inner_join(jobs::table)
+                .left_join(
+                    lock::table.on(lock::key.eq(PROVIDER_LEASE_PREFIX
+                        .into_sql::<Text>()
+                        .concat(active::provider))),
+                )
+                .filter(active::provider.eq_any(providers))
+                .select((
+                    JobRow::as_select(),
+                    active::provider,
+                    leases::COLUMNS.nullable(),
+                ))
+                .first(conn)
+                .await
+                .optional()?
+        });
+        row.map(|(job, provider, lease)| {
+            Ok(BusyProvider {
+                job: JobRecord::try_from(job)?,
+                provider,
+                lease: lease.map(Lease::from),
+            })
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,29 @@
+//! Sync jobs, one concern per module: the records and their rows
+//! ([`record`]), reading them ([`read`]), race-free enqueue ([`enqueue`]),
+//! the worker's guarded transitions ([`worker`]), cancel ([`cancel`]),
+//! rescue of jobs whose worker died ([`rescue`]), the per-provider log
+//! ([`provider_log`]) and pruning ([`prune`]).
+//!
+//! Every transition of a running job is guarded in SQL by
+//! `state = 'in_progress' AND worker = $me AND attempt = $n`, so a worker
+//! whose job was rescued cannot complete it. The primary key of
+//! `pricing_sync_active_providers` makes a second queued or running job for a
+//! provider impossible, across replicas, without a check-then-insert race.
+
+mod cancel;
+mod enqueue;
+mod provider_log;
+mod prune;
+mod read;
+mod record;
+mod rescue;
+mod worker;
+
+pub use cancel::CancelOutcome;
+pub(crate) use enqueue::{insert_queued, EnqueueAbort, QueuedJob};
+pub use enqueue::{BusyProvider, EnqueueOutcome};
+pub use provider_log::{NewProviderLog, ProviderLog};
+pub(crate) use record::JobRow;
+pub use record::{truncate_error, JobRecord, NewJob, ScheduleSlot, MAX_ERROR_CHARS};
+pub use rescue::RescueReport;
+pub use worker::{HeartbeatOutcome, JobProgress};
