@@ -7,7 +7,7 @@
 //! `async` release cannot run in `Drop`, so `Drop` aborts the renewal and
 //! spawns the release on the current runtime: the lease is freed shortly
 //! after rather than left to expire at its TTL. Releasing is fenced (key,
-//! owner and fencing token), so a late release never frees a lease that has
+//! worker and fencing token), so a late release never frees a lease that has
 //! since been taken over.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +24,7 @@ use crate::metrics;
 pub(crate) struct LeaseGuard {
     store: Store,
     fence: Fence,
-    owner: String,
+    worker: String,
     /// Cancelled when the work under the lease must stop: its parent (the
     /// job) stopped, or the lease was lost.
     work: CancellationToken,
@@ -35,20 +35,24 @@ pub(crate) struct LeaseGuard {
 }
 
 impl LeaseGuard {
-    /// Takes the lease `key` for `owner` (this worker) on behalf of `holder`
-    /// (who asked for the sync), or `None` when someone else holds it. The
+    /// Takes the lease `key` for `worker` (this process) on behalf of
+    /// `requested_by` (who asked for the sync), or `None` when someone else
+    /// holds it. The
     /// guard's work token is a child of `within`. `provider` labels the
     /// renewal-failure metric.
     pub(crate) async fn acquire(
         store: &Store,
         key: &str,
-        owner: &str,
-        holder: &str,
+        worker: &str,
+        requested_by: &str,
         ttl: Duration,
         within: &CancellationToken,
         provider: &str,
     ) -> StoreResult<Option<Self>> {
-        let Some(lease) = store.try_acquire_lease(key, owner, holder, ttl).await? else {
+        let Some(lease) = store
+            .try_acquire_lease(key, worker, requested_by, ttl)
+            .await?
+        else {
             return Ok(None);
         };
         let fence = lease.fence();
@@ -57,7 +61,7 @@ impl LeaseGuard {
         let renewal = tokio::spawn(renew_loop(
             store.clone(),
             fence.clone(),
-            owner.to_owned(),
+            worker.to_owned(),
             ttl,
             work.clone(),
             lost.clone(),
@@ -66,7 +70,7 @@ impl LeaseGuard {
         Ok(Some(Self {
             store: store.clone(),
             fence,
-            owner: owner.to_owned(),
+            worker: worker.to_owned(),
             work,
             lost,
             renewal: Some(renewal),
@@ -98,7 +102,7 @@ impl LeaseGuard {
             // the renewal task, which leaves nothing to clean up.
             let _ = renewal.await;
         }
-        release(&self.store, &self.fence, &self.owner).await;
+        release(&self.store, &self.fence, &self.worker).await;
         self.released = true;
     }
 }
@@ -115,15 +119,15 @@ impl Drop for LeaseGuard {
         // Dropped without `finish` (a panic, an aborted task): release in a
         // task of its own, if a runtime is still there to run it.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (store, fence, owner) =
-                (self.store.clone(), self.fence.clone(), self.owner.clone());
-            runtime.spawn(async move { release(&store, &fence, &owner).await });
+            let (store, fence, worker) =
+                (self.store.clone(), self.fence.clone(), self.worker.clone());
+            runtime.spawn(async move { release(&store, &fence, &worker).await });
         }
     }
 }
 
-async fn release(store: &Store, fence: &Fence, owner: &str) {
-    if let Err(e) = store.release_lease(fence, owner).await {
+async fn release(store: &Store, fence: &Fence, worker: &str) {
+    if let Err(e) = store.release_lease(fence, worker).await {
         tracing::warn!(key = %fence.key, error = %e, "cannot release the lease; it will expire");
     }
 }
@@ -134,7 +138,7 @@ async fn release(store: &Store, fence: &Fence, owner: &str) {
 async fn renew_loop(
     store: Store,
     fence: Fence,
-    owner: String,
+    worker: String,
     ttl: Duration,
     work: CancellationToken,
     lost: Arc<AtomicBool>,
@@ -149,7 +153,7 @@ async fn renew_loop(
         }
         let sent = tokio::time::Instant::now();
         let renewed =
-            tokio::time::timeout_at(deadline, store.renew_lease(&fence, &owner, ttl)).await;
+            tokio::time::timeout_at(deadline, store.renew_lease(&fence, &worker, ttl)).await;
         match renewed {
             Ok(Ok(Some(_))) => deadline = sent + ttl,
             outcome => {

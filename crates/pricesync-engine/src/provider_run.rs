@@ -145,11 +145,11 @@ async fn run_leased(
         return ProviderOutcome::cancelled(name, started);
     }
     let key = provider_lease_key(name);
-    let owner = &shared.config.worker_id;
+    let worker = &shared.config.worker_id;
     let acquired = LeaseGuard::acquire(
         &shared.store,
         &key,
-        owner,
+        worker,
         &job.triggered_by,
         shared.config.lease_ttl,
         stop.token(),
@@ -166,7 +166,7 @@ async fn run_leased(
                 .await
                 .ok()
                 .flatten()
-                .map(|l| format!("{} (until {})", l.holder, l.expires_at))
+                .map(|l| format!("{} (until {})", l.requested_by, l.expires_at))
                 .unwrap_or_else(|| "another worker".to_owned());
             return ProviderOutcome::failed(
                 name,
