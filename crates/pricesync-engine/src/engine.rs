@@ -224,6 +224,7 @@ impl EngineHandle {
                 provider,
                 lease,
             }),
+            // Only a scheduled job has a slot to find taken.
             EnqueueOutcome::SlotTaken => Err(EngineError::Config(
                 "a manual trigger has no schedule slot".into(),
             )),
@@ -304,11 +305,11 @@ impl EngineHandle {
         tracing::info!("sync engine stopped");
     }
 
-    /// Stops every task at once, without any cleanup — as a crash would. The
-    /// jobs it was running stay `in_progress` until the rescuer of another
-    /// engine (or of the next start) takes them back. Leases held by the
-    /// aborted tasks are released in the background (see the `lease`
-    /// module): only the job is left for the rescuer.
+    /// Stops every task at once, as a crash would: nothing records the end
+    /// of the jobs it was running, which stay `in_progress` until the
+    /// rescuer of another engine (or of the next start) takes them back.
+    /// (The provider leases of the dropped tasks are still released in the
+    /// background by their guards' `Drop`, as after any aborted task.)
     #[cfg(feature = "testing")]
     pub fn abort(&self) {
         self.shared.stop_claiming.cancel();

@@ -589,7 +589,7 @@ async fn a_dead_workers_job_is_rescued_and_completed(store: Store) {
     let dying = start(&store, vec![a], config(), hooks.clone()).await;
     let job = queued(&dying, &["alpha"]).await;
     hooks.reached.notified().await;
-    // The worker disappears without any cleanup, holding the job and the lease.
+    // The worker disappears without recording anything: the job stays its.
     dying.abort();
     let stuck = store.get_job(job).await.expect("get").expect("stored");
     assert_eq!(stuck.state, JobState::InProgress);
