@@ -16,7 +16,7 @@ use crate::{StoreError, StoreResult};
 
 /// A pooled connection and whether its last use finished cleanly.
 pub(crate) struct Checked<C> {
-    pub(crate) conn: C,
+    conn: C,
     /// Set while the connection is in use; still set when it comes back,
     /// it makes the next checkout verify the connection first.
     suspect: bool,

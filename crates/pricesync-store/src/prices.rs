@@ -453,7 +453,7 @@ impl Store {
             return Ok(WriteReport::default());
         }
         let needed = existing_model_ids(diff);
-        on_conn!(self, writer, |conn| {
+        Ok(on_conn!(self, writer, |conn| {
             conn.transaction(async |conn| -> StoreResult<WriteReport> {
                 if let Some(fence) = fence {
                     if !conn.holds_fence(fence).await? {
@@ -540,7 +540,7 @@ impl Store {
                 }
                 Ok(report)
             })
-            .await
-        })
+            .await?
+        }))
     }
 }

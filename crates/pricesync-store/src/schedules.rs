@@ -10,7 +10,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::jobs::{insert_queued, EnqueueAbort, QueuedJob};
+use crate::jobs::{insert_queued, EnqueueAbort, QueuedJob, Refusal};
 use crate::schema::{pricing_sync_jobs as jobs, pricing_sync_schedules as schedules};
 use crate::sql_types::{DbNow, DbNowPlus, SqlTime, SqlUuid};
 use crate::store::on_conn;
@@ -208,8 +208,8 @@ impl Store {
     /// row's version. `job` gives the job's settings; its providers and
     /// schedule slot are the schedule's.
     pub async fn tick_schedule(&self, name: &str, job: &NewJob) -> StoreResult<TickOutcome> {
-        let result: Result<TickResult, EnqueueAbort> = on_conn!(self, writer, |conn| {
-            conn.transaction(async |conn| -> Result<TickResult, EnqueueAbort> {
+        let result: Result<TickResult, Refusal> = on_conn!(self, writer, |conn| {
+            let tick = conn.transaction(async |conn| -> Result<TickResult, EnqueueAbort> {
                 let row: Option<(ScheduleRow, bool)> = schedules::table
                     .filter(schedules::name.eq(name))
                     .select((ScheduleRow::as_select(), schedules::next_run_at.le(DbNow)))
@@ -265,7 +265,7 @@ impl Store {
                             .await?;
                         Ok(TickResult::Enqueued(Box::new(JobRecord::try_from(job)?)))
                     }
-                    Err(EnqueueAbort::Busy) => {
+                    Err(EnqueueAbort::Refused(Refusal::Busy)) => {
                         // Skip the slot: keep it advanced, drop the job row
                         // (and with it any provider it claimed).
                         let orphans: Vec<SqlUuid> = jobs::table
@@ -283,8 +283,8 @@ impl Store {
                     }
                     Err(other) => Err(other),
                 }
-            })
-            .await
+            });
+            EnqueueAbort::settle(tick.await)?
         });
         match result {
             Ok(TickResult::Disabled) => Ok(TickOutcome::Disabled),
@@ -303,8 +303,7 @@ impl Store {
                     None => Ok(TickOutcome::LostRace),
                 }
             }
-            Err(EnqueueAbort::SlotTaken | EnqueueAbort::Busy) => Ok(TickOutcome::LostRace),
-            Err(EnqueueAbort::Store(e)) => Err(e),
+            Err(Refusal::SlotTaken | Refusal::Busy) => Ok(TickOutcome::LostRace),
         }
     }
 

@@ -400,7 +400,9 @@ impl NotifyJobs for SqliteConn {
 /// both. `$pool` is `readers` or `writer` (SQLite's split; PostgreSQL has
 /// one pool). A body that does not finish (an early `?` return, a panic, a
 /// cancelled future) leaves its connection to be verified before its next
-/// use (see [`crate::pool`]).
+/// use (see [`crate::pool`]); so a body passes its errors on with `?`
+/// rather than evaluating to them. (Inside a transaction diesel itself marks
+/// a connection broken when the rollback after an error fails.)
 macro_rules! on_conn {
     ($store:expr, $pool:ident, |$conn:ident| $body:expr) => {{
         match &*$store.backend {

@@ -58,12 +58,32 @@ impl From<BusyProvider> for EnqueueOutcome {
 
 /// Why an enqueue transaction rolled back.
 pub(crate) enum EnqueueAbort {
+    /// The database failed.
     Store(StoreError),
+    /// The database refused the job.
+    Refused(Refusal),
+}
+
+/// Why the database refused a job.
+pub(crate) enum Refusal {
     /// One of the job's providers is covered by another queued or running
     /// job.
     Busy,
     /// The schedule slot already has its job.
     SlotTaken,
+}
+
+impl EnqueueAbort {
+    /// Separates a refusal, an answer, from a failure. Used inside
+    /// `on_conn!` with `?`, so that a connection that saw a failure is
+    /// verified before its next use.
+    pub(crate) fn settle<T>(result: Result<T, EnqueueAbort>) -> StoreResult<Result<T, Refusal>> {
+        match result {
+            Ok(value) => Ok(Ok(value)),
+            Err(EnqueueAbort::Refused(refusal)) => Ok(Err(refusal)),
+            Err(EnqueueAbort::Store(e)) => Err(e),
+        }
+    }
 }
 
 impl From<diesel::result::Error> for EnqueueAbort {
@@ -148,7 +168,9 @@ macro_rules! insert_queued {
                     .get_result($conn)
                     .await
                     .optional()?;
-            let row = row.ok_or($crate::jobs::EnqueueAbort::SlotTaken)?;
+            let row = row.ok_or($crate::jobs::EnqueueAbort::Refused(
+                $crate::jobs::Refusal::SlotTaken,
+            ))?;
             for provider in job.providers() {
                 let claimed =
                     diesel::insert_into($crate::schema::pricing_sync_active_providers::table)
@@ -160,7 +182,9 @@ macro_rules! insert_queued {
                         .execute($conn)
                         .await?;
                 if claimed != 1 {
-                    return Err($crate::jobs::EnqueueAbort::Busy);
+                    return Err($crate::jobs::EnqueueAbort::Refused(
+                        $crate::jobs::Refusal::Busy,
+                    ));
                 }
             }
             $crate::store::NotifyJobs::notify_new_job($conn).await?;
@@ -170,6 +194,16 @@ macro_rules! insert_queued {
     };
 }
 pub(crate) use insert_queued;
+
+/// The names of a job's providers; a job needs at least one.
+fn provider_names(job: &NewJob) -> StoreResult<Vec<&str>> {
+    if job.providers.is_empty() {
+        return Err(StoreError::InvalidArgument(
+            "a job needs at least one provider".into(),
+        ));
+    }
+    Ok(job.providers.iter().map(ProviderId::as_str).collect())
+}
 
 /// How often an enqueue that finds its blocker gone (finished between the
 /// insert and the read) tries again before giving up with
@@ -187,8 +221,7 @@ impl Store {
         // burst) it answers without taking the single SQLite writer or a
         // write transaction. The insert stays the authority: this read can
         // only turn a request away early, never let a second job in.
-        let names: Vec<&str> = job.providers.iter().map(ProviderId::as_str).collect();
-        if let Some(busy) = self.active_job_with_lease(&names).await? {
+        if let Some(busy) = self.active_job_with_lease(&provider_names(job)?).await? {
             return Ok(busy.into());
         }
         self.insert_job(job).await
@@ -197,23 +230,19 @@ impl Store {
     /// The transactional half of [`Store::enqueue_job`]: the insert, and on
     /// refusal the read of what is in the way.
     pub(crate) async fn insert_job(&self, job: &NewJob) -> StoreResult<EnqueueOutcome> {
-        if job.providers.is_empty() {
-            return Err(StoreError::InvalidArgument(
-                "a job needs at least one provider".into(),
-            ));
-        }
-        let names: Vec<&str> = job.providers.iter().map(ProviderId::as_str).collect();
+        let names = provider_names(job)?;
         for _ in 0..ENQUEUE_ATTEMPTS {
             let new = QueuedJob::new(job);
-            let result: Result<JobRow, EnqueueAbort> = on_conn!(self, writer, |conn| {
-                conn.transaction(async |conn| insert_queued!(conn, &new))
-                    .await
+            let result: Result<JobRow, Refusal> = on_conn!(self, writer, |conn| {
+                EnqueueAbort::settle(
+                    conn.transaction(async |conn| insert_queued!(conn, &new))
+                        .await,
+                )?
             });
             match result {
                 Ok(row) => return Ok(EnqueueOutcome::Enqueued(JobRecord::try_from(row)?)),
-                Err(EnqueueAbort::Store(e)) => return Err(e),
-                Err(EnqueueAbort::SlotTaken) => return Ok(EnqueueOutcome::SlotTaken),
-                Err(EnqueueAbort::Busy) => {
+                Err(Refusal::SlotTaken) => return Ok(EnqueueOutcome::SlotTaken),
+                Err(Refusal::Busy) => {
                     if let Some(busy) = self.active_job_with_lease(&names).await? {
                         return Ok(busy.into());
                     }

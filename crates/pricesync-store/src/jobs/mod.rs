@@ -20,7 +20,7 @@ mod rescue;
 mod worker;
 
 pub use cancel::CancelOutcome;
-pub(crate) use enqueue::{insert_queued, EnqueueAbort, QueuedJob};
+pub(crate) use enqueue::{insert_queued, EnqueueAbort, QueuedJob, Refusal};
 pub use enqueue::{BusyProvider, EnqueueOutcome};
 pub use provider_log::{NewProviderLog, ProviderLog};
 pub(crate) use record::JobRow;

@@ -36,7 +36,7 @@ impl Store {
              the job was failed by the rescuer",
             timeout.as_secs()
         ));
-        on_conn!(self, writer, |conn| {
+        Ok(on_conn!(self, writer, |conn| {
             conn.transaction(async |conn| -> StoreResult<RescueReport> {
                 let stale = jobs::state
                     .eq(JobState::InProgress.as_str())
@@ -99,7 +99,7 @@ impl Store {
                 }
                 Ok(report)
             })
-            .await
-        })
+            .await?
+        }))
     }
 }

@@ -97,7 +97,7 @@ impl Store {
             )));
         }
         let error = error.map(truncate_error);
-        on_conn!(self, writer, |conn| {
+        Ok(on_conn!(self, writer, |conn| {
             conn.transaction(async |conn| -> StoreResult<bool> {
                 let updated = diesel::update(guarded(id, worker, attempt))
                     .set((
@@ -118,8 +118,8 @@ impl Store {
                 }
                 Ok(updated == 1)
             })
-            .await
-        })
+            .await?
+        }))
     }
 
     /// Puts a running job back in the queue (shutdown). With
