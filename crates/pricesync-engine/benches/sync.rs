@@ -3,7 +3,14 @@
 //!
 //! 1. **trigger → job started** with an idle worker: the time from calling
 //!    [`EngineHandle::trigger`] to the worker reaching
-//!    [`SyncPoint::JobStarted`], over several runs (median and max);
+//!    [`SyncPoint::JobStarted`], over 200 runs (min, median, p99). On
+//!    PostgreSQL it is set beside a floor measured in the same run,
+//!    interleaved with it: one `INSERT` + `NOTIFY` committed on one
+//!    connection (a single round trip: `BEGIN; INSERT …; NOTIFY …; COMMIT`)
+//!    and received on a `LISTEN`ing connection, timed from before that
+//!    committing batch is sent to the notification's arrival. It is about
+//!    the least any job queue on PostgreSQL can do to hand a new job to an
+//!    idle worker; the scratch table lives in the bench's own schema;
 //! 2. **full sync from a local mock**: a wiremock server plays Featherless
 //!    (22,000 metered models, paged 1000 at a time the way the real fetcher
 //!    asks) and OpenRouter (1,000 models on `/models`); the real fetchers
@@ -17,15 +24,19 @@
 //!    backends are measured at the same time (each on its own database), as
 //!    each takes about half a minute of waiting.
 //!
-//! Run with `cargo bench -p pricesync-engine --bench sync` (`just bench`).
-//! PostgreSQL comes from `TEST_DATABASE_URL`, or the local default (see
-//! `pricesync_store::testing`).
+//! Run with `cargo bench -p pricesync-engine --bench sync` (`just bench`);
+//! name sections to run only those, e.g.
+//! `cargo bench -p pricesync-engine --bench sync -- trigger` (sections:
+//! `trigger`, `sync`, `rescue`). PostgreSQL comes from `TEST_DATABASE_URL`,
+//! or the local default (see `pricesync_store::testing`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use futures_util::StreamExt;
 use pricesync_domain::{
     parse_decimal, ComponentKey, JobState, Meter, PriceSource, ProviderId, RawOffering, RawPricing,
 };
@@ -35,14 +46,14 @@ use pricesync_engine::{
 };
 use pricesync_providers::{build_fetchers, FetchError, FetchedList, HttpPolicy, PriceFetcher};
 use pricesync_store::testing::TestDatabase;
-use pricesync_store::{HistoryQuery, Store};
+use pricesync_store::{DatabaseUrl, HistoryQuery, Store};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Notify};
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const TRIGGER_RUNS: usize = 20;
+const TRIGGER_RUNS: usize = 200;
 const FEATHERLESS_MODELS: usize = 22_000;
 const OPENROUTER_MODELS: usize = 1_000;
 /// No single wait of this bench should come near this.
@@ -197,14 +208,123 @@ fn ms(d: Duration) -> f64 {
 
 // --- 1. trigger → job started ----------------------------------------------------
 
-async fn trigger_latency(backend: &str, store: &Store) {
+/// Min, median and p99 (nearest rank) of `samples`, sorted in place.
+struct Spread {
+    min: Duration,
+    median: Duration,
+    p99: Duration,
+}
+
+impl Spread {
+    fn of(samples: &mut [Duration]) -> Self {
+        samples.sort();
+        let rank = |q: f64| {
+            let n = samples.len();
+            let at = ((q * n as f64).ceil() as usize).clamp(1, n) - 1;
+            samples[at]
+        };
+        Self {
+            min: samples[0],
+            median: rank(0.5),
+            p99: rank(0.99),
+        }
+    }
+}
+
+impl std::fmt::Display for Spread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "min {:>6.2} ms, median {:>6.2} ms, p99 {:>6.2} ms",
+            ms(self.min),
+            ms(self.median),
+            ms(self.p99)
+        )
+    }
+}
+
+/// The PostgreSQL floor: a row inserted and a notification sent in one
+/// committed batch on one connection, received on another that listens.
+struct Floor {
+    sender: AsyncPgConnection,
+    arrivals: mpsc::UnboundedReceiver<Instant>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Floor {
+    /// Sets up the scratch table and both connections on `url` (the
+    /// bench's own schema).
+    async fn new(url: &str) -> Self {
+        let mut sender = AsyncPgConnection::establish(url)
+            .await
+            .expect("the floor's sending connection opens");
+        sender
+            .batch_execute(
+                "CREATE TABLE bench_floor (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now())",
+            )
+            .await
+            .expect("the scratch table is created");
+        let mut listener = AsyncPgConnection::establish(url)
+            .await
+            .expect("the floor's listening connection opens");
+        listener
+            .batch_execute("LISTEN bench_floor")
+            .await
+            .expect("LISTEN");
+        let (tx, arrivals) = mpsc::unbounded_channel();
+        let listener = tokio::spawn(async move {
+            let mut notifications = std::pin::pin!(listener.notifications_stream());
+            while let Some(Ok(_)) = notifications.next().await {
+                if tx.send(Instant::now()).is_err() {
+                    return;
+                }
+            }
+        });
+        Self {
+            sender,
+            arrivals,
+            listener,
+        }
+    }
+
+    /// One insert + notify, from before the committing batch is sent to the
+    /// notification's arrival.
+    async fn sample(&mut self) -> Duration {
+        let sent = Instant::now();
+        self.sender
+            .batch_execute(
+                "BEGIN; INSERT INTO bench_floor DEFAULT VALUES; NOTIFY bench_floor; COMMIT",
+            )
+            .await
+            .expect("insert + notify commits");
+        let arrived = tokio::time::timeout(PATIENCE, self.arrivals.recv())
+            .await
+            .expect("the notification arrives in time")
+            .expect("the listener runs");
+        arrived.duration_since(sent)
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+async fn trigger_latency(backend: &str, store: &Store, mut floor: Option<Floor>) {
     let (hooks, mut points) = recorder();
     let fetcher: Arc<dyn PriceFetcher> = Arc::new(QuickFetcher(bench_provider()));
     let engine = start(store, vec![fetcher], hooks).await;
     let mut to_start = Vec::with_capacity(TRIGGER_RUNS);
     let mut trigger_call = Vec::with_capacity(TRIGGER_RUNS);
-    // One warm-up run (connections, statement caches), then the measured ones.
+    let mut floors = Vec::with_capacity(TRIGGER_RUNS);
+    // One warm-up run (connections, statement caches), then the measured
+    // ones, each beside a floor sample so that both see the same machine.
     for run in 0..=TRIGGER_RUNS {
+        let floor_sample = match &mut floor {
+            Some(floor) => Some(floor.sample().await),
+            None => None,
+        };
         let sent = Instant::now();
         let job = trigger(&engine, None).await;
         let returned = sent.elapsed();
@@ -214,19 +334,26 @@ async fn trigger_latency(backend: &str, store: &Store) {
         if run > 0 {
             to_start.push(at.duration_since(sent));
             trigger_call.push(returned);
+            floors.extend(floor_sample);
         }
     }
     engine.shutdown().await;
-    to_start.sort();
-    trigger_call.sort();
-    let median = |v: &[Duration]| v[v.len() / 2];
-    let max = |v: &[Duration]| v[v.len() - 1];
+    let to_start = Spread::of(&mut to_start);
+    println!("{backend:<10} trigger → JobStarted:   {to_start}");
     println!(
-        "{backend:<10} trigger → JobStarted: median {:>6.2} ms, max {:>6.2} ms   (trigger call alone: median {:.2} ms, max {:.2} ms)",
-        ms(median(&to_start)),
-        ms(max(&to_start)),
-        ms(median(&trigger_call)),
-        ms(max(&trigger_call)),
+        "{backend:<10} trigger call alone:     {}",
+        Spread::of(&mut trigger_call)
+    );
+    if floors.is_empty() {
+        return;
+    }
+    let floor = Spread::of(&mut floors);
+    println!("{backend:<10} floor, INSERT+NOTIFY → received: {floor}");
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(f64::EPSILON);
+    println!(
+        "{backend:<10} trigger → JobStarted / floor: median {:.2}x, p99 {:.2}x",
+        ratio(to_start.median, floor.median),
+        ratio(to_start.p99, floor.p99),
     );
 }
 
@@ -539,81 +666,108 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    // `cargo bench` passes `--bench`; the other arguments name sections.
+    let sections: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let run = |section: &str| sections.is_empty() || sections.iter().any(|s| s == section);
     runtime.block_on(async {
-        let sqlite = TestDatabase::sqlite().await;
-        let postgres = TestDatabase::postgres().await;
         let not_measured = || println!("postgres   not measured: no PostgreSQL available");
-
-        println!(
-            "\n1. trigger → job started, idle worker ({TRIGGER_RUNS} runs after 1 warm-up; scheduler off, default timings)"
-        );
-        trigger_latency("sqlite", &sqlite.store).await;
-        match &postgres {
-            Some(db) => trigger_latency("postgres", &db.store).await,
-            None => not_measured(),
+        if run("trigger") {
+            trigger_section(not_measured).await;
         }
+        if run("sync") {
+            sync_section(not_measured).await;
+        }
+        if run("rescue") {
+            rescue_section(not_measured).await;
+        }
+    });
+}
 
-        println!(
+async fn trigger_section(not_measured: impl Fn()) {
+    let sqlite = TestDatabase::sqlite().await;
+    let postgres = TestDatabase::postgres().await;
+    println!(
+        "\n1. trigger → job started, idle worker ({TRIGGER_RUNS} runs after 1 warm-up; scheduler off, default timings)"
+    );
+    trigger_latency("sqlite", &sqlite.store, None).await;
+    match &postgres {
+        Some(db) => {
+            let DatabaseUrl::Postgres(url) = &db.url else {
+                unreachable!("a PostgreSQL test database has a PostgreSQL URL")
+            };
+            let floor = Floor::new(url).await;
+            trigger_latency("postgres", &db.store, Some(floor)).await;
+        }
+        None => not_measured(),
+    }
+}
+
+async fn sync_section(not_measured: impl Fn()) {
+    println!(
             "\n2. full sync from a local mock: featherless {FEATHERLESS_MODELS} metered models (pages of {}) + openrouter {OPENROUTER_MODELS} models",
             pricesync_providers::featherless::DEFAULT_PAGE_SIZE
         );
-        println!("   wall time = trigger → JobFinished; per provider: status, duration, +added ~updated =unchanged, skipped");
-        let catalog = Arc::new(Catalog::new());
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/featherless/models"))
-            .respond_with(FeatherlessPages(catalog.clone()))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/openrouter/models"))
-            .respond_with(OpenRouterList(catalog.clone()))
-            .mount(&server)
-            .await;
-        // Fresh databases: the trigger runs left a provider of their own.
-        let sync_sqlite = TestDatabase::sqlite().await;
-        full_sync("sqlite", &sync_sqlite.store, &server, &catalog).await;
-        drop(sync_sqlite);
-        match TestDatabase::postgres().await {
-            Some(db) => full_sync("postgres", &db.store, &server, &catalog).await,
-            None => not_measured(),
-        }
+    println!("   wall time = trigger → JobFinished; per provider: status, duration, +added ~updated =unchanged, skipped");
+    let catalog = Arc::new(Catalog::new());
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/featherless/models"))
+        .respond_with(FeatherlessPages(catalog.clone()))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/openrouter/models"))
+        .respond_with(OpenRouterList(catalog.clone()))
+        .mount(&server)
+        .await;
+    // Fresh databases: the trigger runs left a provider of their own.
+    let sync_sqlite = TestDatabase::sqlite().await;
+    full_sync("sqlite", &sync_sqlite.store, &server, &catalog).await;
+    drop(sync_sqlite);
+    match TestDatabase::postgres().await {
+        Some(db) => full_sync("postgres", &db.store, &server, &catalog).await,
+        None => not_measured(),
+    }
+}
 
-        let defaults = EngineConfig::default();
-        println!(
+async fn rescue_section(not_measured: impl Fn()) {
+    let defaults = EngineConfig::default();
+    println!(
             "\n3. rescue of a dead worker's job, default timings (heartbeat {} s, rescue timeout {} s, janitor interval {} s, poll {} s);",
             defaults.heartbeat_interval.as_secs(),
             defaults.rescue_timeout.as_secs(),
             defaults.janitor_interval.as_secs(),
             defaults.poll_interval.as_secs(),
         );
-        println!(
+    println!(
             "   expected between rescue timeout - heartbeat ({} s) and rescue timeout + janitor interval ({} s) after the crash;",
             defaults.rescue_timeout.saturating_sub(defaults.heartbeat_interval).as_secs(),
             (defaults.rescue_timeout + defaults.janitor_interval).as_secs(),
         );
-        println!(
+    println!(
             "   B starts right after A's claim, so one of B's janitor passes (every {} s from B's start) comes just as",
             defaults.janitor_interval.as_secs()
         );
-        println!(
-            "   the job turns stale: the best case for a crash right after a heartbeat ({}-{} s);",
-            defaults.rescue_timeout.as_secs(),
-            (defaults.rescue_timeout + defaults.janitor_interval).as_secs(),
-        );
-        println!("   both backends measured at the same time, each on its own database");
-        let rescue_sqlite = TestDatabase::sqlite().await;
-        let rescue_postgres = TestDatabase::postgres().await;
-        let (on_sqlite, on_postgres) = tokio::join!(rescue(rescue_sqlite.store.clone()), async {
-            match &rescue_postgres {
-                Some(db) => Some(rescue(db.store.clone()).await),
-                None => None,
-            }
-        });
-        print_rescue("sqlite", &on_sqlite);
-        match &on_postgres {
-            Some(r) => print_rescue("postgres", r),
-            None => not_measured(),
+    println!(
+        "   the job turns stale: the best case for a crash right after a heartbeat ({}-{} s);",
+        defaults.rescue_timeout.as_secs(),
+        (defaults.rescue_timeout + defaults.janitor_interval).as_secs(),
+    );
+    println!("   both backends measured at the same time, each on its own database");
+    let rescue_sqlite = TestDatabase::sqlite().await;
+    let rescue_postgres = TestDatabase::postgres().await;
+    let (on_sqlite, on_postgres) = tokio::join!(rescue(rescue_sqlite.store.clone()), async {
+        match &rescue_postgres {
+            Some(db) => Some(rescue(db.store.clone()).await),
+            None => None,
         }
     });
+    print_rescue("sqlite", &on_sqlite);
+    match &on_postgres {
+        Some(r) => print_rescue("postgres", r),
+        None => not_measured(),
+    }
 }

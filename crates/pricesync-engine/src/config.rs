@@ -3,7 +3,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::SyncOptions;
+use crate::sync::SyncOptions;
+
+/// The providers configured and synced on schedule when nothing else is
+/// said: the default of [`SchedulerConfig::providers`], and the one list an
+/// embedding service should use for its own default.
+pub const DEFAULT_PROVIDERS: &[&str] = &["openrouter", "featherless", "nearai", "alibaba-cloud"];
 
 /// How the engine runs. `Default` gives the documented defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,12 +36,6 @@ pub struct EngineConfig {
     pub shutdown_grace: Duration,
     /// Finished jobs older than this are pruned. Default 30 days.
     pub job_retention: Duration,
-    /// How long a refused trigger's answer (the job in the way) is reused
-    /// for later triggers of the same providers, unless a job ends in this
-    /// process first. A job ended by another process can leave a refusal
-    /// standing this long at most. Zero: each burst reads the database.
-    /// Default 250 ms.
-    pub busy_answer_ttl: Duration,
     /// Validation, shrink guard.
     pub sync: SyncOptions,
     /// The scheduler.
@@ -57,7 +56,6 @@ impl Default for EngineConfig {
             max_attempts: 3,
             shutdown_grace: Duration::from_secs(30),
             job_retention: Duration::from_secs(30 * 24 * 3600),
-            busy_answer_ttl: Duration::from_millis(250),
             sync: SyncOptions::default(),
             scheduler: SchedulerConfig::default(),
         }
@@ -77,8 +75,7 @@ pub struct SchedulerConfig {
     pub enabled: bool,
     /// Time between runs. Default 6 h.
     pub interval: Duration,
-    /// Providers synced on schedule. Default
-    /// `openrouter, featherless, nearai, alibaba-cloud`.
+    /// Providers synced on schedule. Default [`DEFAULT_PROVIDERS`].
     pub providers: Vec<String>,
     /// Providers with an interval of their own (their own schedule).
     pub provider_intervals: BTreeMap<String, Duration>,
@@ -96,9 +93,7 @@ impl Default for SchedulerConfig {
         Self {
             enabled: true,
             interval: Duration::from_secs(6 * 3600),
-            providers: ["openrouter", "featherless", "nearai", "alibaba-cloud"]
-                .map(str::to_owned)
-                .to_vec(),
+            providers: DEFAULT_PROVIDERS.iter().map(|p| (*p).to_owned()).collect(),
             provider_intervals: BTreeMap::new(),
             startup_delay: Duration::from_secs(30),
             tick_interval: Duration::from_secs(5),

@@ -1,23 +1,22 @@
 //! The embeddable engine: start it over a store and fetchers, trigger, poll,
 //! cancel, and shut it down.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use pricesync_providers::PriceFetcher;
 use pricesync_store::{
-    provider_lease_key, CancelOutcome, EnqueueOutcome, JobRecord, Lease, NewJob, ProviderLog,
-    Store, StoreError,
+    CancelOutcome, EnqueueOutcome, JobRecord, Lease, NewJob, ProviderLog, Store, StoreError,
 };
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::flights::{busy_for_others, FlightKey, TriggerFlights};
+use crate::config::EngineConfig;
 use crate::hooks::{NoHooks, SyncHooks};
-use crate::worker::{worker_loop, Shared, StopReason};
-use crate::{janitor, scheduler, EngineConfig};
+use crate::state::Shared;
+use crate::stop::StopReason;
+use crate::worker::worker_loop;
+use crate::{janitor, scheduler};
 
 /// Why the engine refused a request.
 #[derive(Debug, thiserror::Error)]
@@ -112,18 +111,8 @@ impl Engine {
             }
         }
         validate(&config)?;
-        let busy_answer_ttl = config.busy_answer_ttl;
-        let shared = Arc::new(Shared {
-            store,
-            fetchers,
-            config,
-            hooks: hooks.unwrap_or_else(|| Arc::new(NoHooks)),
-            wake: Arc::new(Notify::new()),
-            stop_claiming: CancellationToken::new(),
-            abort_jobs: CancellationToken::new(),
-            running: Mutex::new(HashMap::new()),
-            flights: TriggerFlights::new(busy_answer_ttl),
-        });
+        let hooks = hooks.unwrap_or_else(|| Arc::new(NoHooks));
+        let shared = Arc::new(Shared::new(store, fetchers, config, hooks));
         janitor::janitor_pass(&shared, true).await;
         scheduler::ensure_schedules(&shared).await?;
 
@@ -211,8 +200,6 @@ impl EngineHandle {
                 providers.push(fetcher.provider().clone());
             }
         }
-        let mut key: FlightKey = providers.iter().map(|p| p.as_str().to_owned()).collect();
-        key.sort();
         let job = NewJob {
             providers,
             dry_run: request.dry_run,
@@ -220,38 +207,24 @@ impl EngineHandle {
             max_attempts: self.shared.config.max_attempts,
             schedule: None,
         };
-        self.shared
-            .flights
-            .decide(key, || self.enqueue(&job), busy_for_others)
-            .await
-    }
-
-    /// Queues `job`, or finds the job in the way and its lease.
-    async fn enqueue(&self, job: &NewJob) -> Result<TriggerOutcome, EngineError> {
-        // Most triggers of a burst find a job in the way: one read answers
-        // them, without the writer.
-        let names: Vec<&str> = job.providers.iter().map(|p| p.as_str()).collect();
-        if let Some(busy) = self.shared.store.active_job_with_lease(&names).await? {
-            return Ok(TriggerOutcome::Busy {
-                active: busy.job,
-                provider: busy.provider,
-                lease: busy.lease,
-            });
-        }
-        match self.shared.store.insert_job(job).await? {
+        // One call: the store's unique key on the providers of active jobs
+        // decides, race-free across processes, and a refusal carries the
+        // job in the way and its lease from one query.
+        match self.shared.store.enqueue_job(&job).await? {
             EnqueueOutcome::Enqueued(job) => {
                 self.shared.wake.notify_one();
                 Ok(TriggerOutcome::Queued(job))
             }
-            EnqueueOutcome::Busy { active, provider } => {
-                let key = provider_lease_key(&provider);
-                let lease = self.shared.store.get_lease(&key).await?;
-                Ok(TriggerOutcome::Busy {
-                    active,
-                    provider,
-                    lease,
-                })
-            }
+            EnqueueOutcome::Busy {
+                active,
+                provider,
+                lease,
+            } => Ok(TriggerOutcome::Busy {
+                active,
+                provider,
+                lease,
+            }),
+            // Only a scheduled job has a slot to find taken.
             EnqueueOutcome::SlotTaken => Err(EngineError::Config(
                 "a manual trigger has no schedule slot".into(),
             )),
@@ -272,29 +245,21 @@ impl EngineHandle {
     /// process, at its next heartbeat elsewhere).
     pub async fn cancel(&self, id: Uuid, by: &str) -> Result<CancelOutcome, EngineError> {
         let outcome = self.shared.store.cancel_job(id, by).await?;
-        // A queued job ends here and now: refusals naming it are stale.
-        self.shared.flights.forget();
         if let CancelOutcome::Requested(_) = outcome {
-            if let Some(stop) = self
-                .shared
-                .running
-                .lock()
-                .ok()
-                .and_then(|r| r.get(&id).cloned())
-            {
-                stop.stop(StopReason::Cancelled);
-            }
+            self.shared.stop_running(id, StopReason::Cancelled);
         }
         Ok(outcome)
     }
 
     /// Ticks the schedules now (the scheduler does this every tick interval).
+    #[cfg(feature = "testing")]
     pub async fn tick_schedules(&self) {
         scheduler::tick_all(&self.shared).await;
     }
 
     /// Runs a janitor pass now (rescue, lease cleanup); returns how many jobs
     /// went back to the queue.
+    #[cfg(feature = "testing")]
     pub async fn run_janitor(&self) -> usize {
         let requeued = janitor::janitor_pass(&self.shared, false).await;
         if requeued > 0 {
@@ -340,9 +305,12 @@ impl EngineHandle {
         tracing::info!("sync engine stopped");
     }
 
-    /// Stops every task at once, without any cleanup — as a crash would. The
-    /// jobs it was running stay `in_progress` until the rescuer of another
-    /// engine (or of the next start) takes them back.
+    /// Stops every task at once, as a crash would: nothing records the end
+    /// of the jobs it was running, which stay `in_progress` until the
+    /// rescuer of another engine (or of the next start) takes them back.
+    /// (The provider leases of the dropped tasks are still released in the
+    /// background by their guards' `Drop`, as after any aborted task.)
+    #[cfg(feature = "testing")]
     pub fn abort(&self) {
         self.shared.stop_claiming.cancel();
         for tasks in [&self.workers, &self.background] {

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::metrics;
-use crate::worker::Shared;
+use pricesync_domain::JobState;
+
+use crate::state::Shared;
+use crate::{metrics, scheduler};
 
 /// How often old jobs are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -25,21 +27,13 @@ pub(crate) async fn janitor_pass(shared: &Shared, prune: bool) -> usize {
                 metrics::rescued(report.requeued.len(), report.failed.len());
             }
             requeued = report.requeued.len();
-            if !report.failed.is_empty() {
-                shared.flights.forget();
-            }
             for id in &report.failed {
                 // Failed by the rescuer: count it and let its schedule retry
                 // sooner, as if its worker had reported the failure.
                 metrics::job_finished("failed", None);
                 if let Ok(Some(job)) = shared.store.get_job(*id).await {
                     if let Some(schedule) = &job.schedule_name {
-                        crate::worker::record_schedule_result(
-                            shared,
-                            schedule,
-                            pricesync_domain::JobState::Failed,
-                        )
-                        .await;
+                        scheduler::record_result(shared, schedule, JobState::Failed).await;
                     }
                 }
             }

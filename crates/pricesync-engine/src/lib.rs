@@ -21,18 +21,20 @@
 
 mod config;
 mod engine;
-mod flights;
 mod hooks;
 mod janitor;
+mod lease;
 pub mod metrics;
+mod provider_run;
 mod scheduler;
+mod state;
+mod stop;
 mod sync;
 mod worker;
 
-pub use config::{new_worker_id, EngineConfig, SchedulerConfig};
+pub use config::{new_worker_id, EngineConfig, SchedulerConfig, DEFAULT_PROVIDERS};
 pub use engine::{Engine, EngineError, EngineHandle, JobView, TriggerOutcome, TriggerRequest};
 pub use hooks::{NoHooks, SyncHooks, SyncPoint};
 pub use sync::{
-    plan_price_list, sync_price_list, write_plan, ProviderSyncSummary, SyncError, SyncOptions,
-    SyncPlan,
+    plan_price_list, sync_price_list, write_plan, ProviderSyncSummary, SyncOptions, SyncPlan,
 };

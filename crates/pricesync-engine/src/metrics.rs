@@ -2,10 +2,17 @@
 //! Prometheus recorder). Names follow the system pricesync replaces; every
 //! label set is bounded: provider names, states, outcome and error kinds —
 //! never a model id or free text.
+//!
+//! The code says *lease* where the metric names, kept for the dashboards
+//! and alerts that read them, say *lock*: [`LEASE_CONTENTION`] is
+//! `pricing_lock_contention_total` and [`LEASE_RENEW_FAILURES`] is
+//! `pricing_lock_renew_failures_total`.
 
 use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
 };
+
+use crate::sync::ProviderSyncSummary;
 
 /// Scheduled runs by final status.
 pub const SCHEDULED_RUNS: &str = "pricing_scheduled_sync_runs_total";
@@ -24,9 +31,9 @@ pub const MODELS_SKIPPED: &str = "pricing_models_skipped_total";
 /// Price component changes by provider and change.
 pub const PRICE_CHANGES: &str = "pricing_price_changes_total";
 /// Lease acquisitions refused because another holder had it.
-pub const LOCK_CONTENTION: &str = "pricing_lock_contention_total";
+pub const LEASE_CONTENTION: &str = "pricing_lock_contention_total";
 /// Lease renewals that failed or came late.
-pub const LOCK_RENEW_FAILURES: &str = "pricing_lock_renew_failures_total";
+pub const LEASE_RENEW_FAILURES: &str = "pricing_lock_renew_failures_total";
 /// Writes rejected by the fence.
 pub const FENCING_REJECTIONS: &str = "pricing_fencing_rejections_total";
 /// Jobs finished by final state.
@@ -62,11 +69,11 @@ pub fn describe() {
         "Price component changes by provider and kind of change."
     );
     describe_counter!(
-        LOCK_CONTENTION,
+        LEASE_CONTENTION,
         "Lease acquisitions refused because another holder had the lease."
     );
     describe_counter!(
-        LOCK_RENEW_FAILURES,
+        LEASE_RENEW_FAILURES,
         "Lease renewals that failed or came too late."
     );
     describe_counter!(
@@ -109,7 +116,7 @@ pub(crate) fn fetch_finished(provider: &str, seconds: f64, error_kind: Option<&'
     }
 }
 
-pub(crate) fn provider_synced(provider: &str, summary: &crate::ProviderSyncSummary, dry_run: bool) {
+pub(crate) fn provider_synced(provider: &str, summary: &ProviderSyncSummary, dry_run: bool) {
     if dry_run {
         // A dry run changes nothing: it must not move the sync counters.
         return;
@@ -141,12 +148,12 @@ pub(crate) fn provider_synced(provider: &str, summary: &crate::ProviderSyncSumma
     }
 }
 
-pub(crate) fn lock_contended(provider: &str) {
-    counter!(LOCK_CONTENTION, "provider" => provider.to_owned()).increment(1);
+pub(crate) fn lease_contended(provider: &str) {
+    counter!(LEASE_CONTENTION, "provider" => provider.to_owned()).increment(1);
 }
 
-pub(crate) fn renew_failed(provider: &str) {
-    counter!(LOCK_RENEW_FAILURES, "provider" => provider.to_owned()).increment(1);
+pub(crate) fn lease_renew_failed(provider: &str) {
+    counter!(LEASE_RENEW_FAILURES, "provider" => provider.to_owned()).increment(1);
 }
 
 pub(crate) fn fence_rejected(provider: &str) {

@@ -1,13 +1,16 @@
 //! The leaderless scheduler: every replica ticks; the database decides,
 //! through a compare-and-set on each schedule row, which tick enqueues a
-//! slot's job.
+//! slot's job. It also keeps each schedule's books: a failed run brings the
+//! next one closer.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use pricesync_domain::JobState;
 use pricesync_store::{NewJob, StoreResult, TickOutcome};
 
 use crate::metrics;
-use crate::worker::Shared;
+use crate::state::Shared;
 
 /// Creates or updates the configured schedules. A schedule that is already
 /// due runs after the start-up delay, not at once. An engine whose scheduler
@@ -73,5 +76,32 @@ pub(crate) async fn scheduler_loop(shared: Arc<Shared>) {
             _ = tokio::time::sleep(shared.config.scheduler.tick_interval) => {}
         }
         tick_all(&shared).await;
+    }
+}
+
+/// Records how a scheduled run ended: a success keeps the schedule's
+/// interval; a failure brings the next attempt closer, backing off with
+/// each failure in a row (see `SchedulerConfig::retry_delay`).
+pub(crate) async fn record_result(shared: &Shared, schedule: &str, state: JobState) {
+    let succeeded = state == JobState::Completed;
+    let delay = match shared.store.get_schedule(schedule).await {
+        Ok(Some(record)) => shared.config.scheduler.retry_delay(
+            record.consecutive_failures + 1,
+            Duration::from_secs(record.interval_seconds),
+        ),
+        _ => shared.config.scheduler.retry_base,
+    };
+    if let Err(e) = shared
+        .store
+        .record_schedule_result(schedule, succeeded, delay)
+        .await
+    {
+        tracing::warn!(schedule, error = %e, "cannot record the scheduled run's result");
+    } else if !succeeded {
+        tracing::info!(
+            schedule,
+            retry_in_s = delay.as_secs(),
+            "scheduled run failed; retrying sooner"
+        );
     }
 }

@@ -5,7 +5,7 @@ use pricesync_domain::{
     SuppressedRemoval, ValidationPolicy,
 };
 use pricesync_providers::FetchedList;
-use pricesync_store::{Fence, Store, StoreError, WriteReport};
+use pricesync_store::{Fence, Store, StoreResult, WriteReport};
 use uuid::Uuid;
 
 /// How a provider's list is checked and applied.
@@ -53,22 +53,13 @@ pub struct ProviderSyncSummary {
     pub diff: PriceDiff,
 }
 
-/// Why a provider's sync failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    /// Reading or writing the store failed (or the fence rejected the
-    /// write); nothing was written.
-    #[error("{0}")]
-    Store(#[from] StoreError),
-}
-
 /// Validates `fetched` and diffs it against the provider's stored list.
 pub async fn plan_price_list(
     store: &Store,
     provider: &ProviderId,
     fetched: FetchedList,
     options: &SyncOptions,
-) -> Result<SyncPlan, SyncError> {
+) -> StoreResult<SyncPlan> {
     let fetched_count = fetched.models.len() + fetched.skipped.len();
     let mut validated = validate_price_list(fetched.models, &options.validation);
     validated.add_skipped(fetched.skipped);
@@ -84,6 +75,8 @@ pub async fn plan_price_list(
 
 /// Writes a plan in one transaction (nothing in a dry run), fenced by the
 /// provider's lease when `fence` is given, recording `sync_id` in history.
+/// A write the fence rejects is [`pricesync_store::StoreError::FenceRejected`]
+/// and writes nothing.
 pub async fn write_plan(
     store: &Store,
     provider: &ProviderId,
@@ -91,7 +84,7 @@ pub async fn write_plan(
     options: &SyncOptions,
     sync_id: Option<Uuid>,
     fence: Option<&Fence>,
-) -> Result<ProviderSyncSummary, SyncError> {
+) -> StoreResult<ProviderSyncSummary> {
     let written = if options.dry_run {
         WriteReport::default()
     } else {
@@ -121,7 +114,7 @@ pub async fn sync_price_list(
     options: &SyncOptions,
     sync_id: Option<Uuid>,
     fence: Option<&Fence>,
-) -> Result<ProviderSyncSummary, SyncError> {
+) -> StoreResult<ProviderSyncSummary> {
     let plan = plan_price_list(store, provider, fetched, options).await?;
     write_plan(store, provider, plan, options, sync_id, fence).await
 }

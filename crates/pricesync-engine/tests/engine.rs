@@ -280,6 +280,106 @@ async fn concurrent_triggers_while_one_runs_make_one_job(store: Store) {
     engine.shutdown().await;
 }
 
+async fn concurrent_triggers_while_its_sync_runs_name_the_job_and_its_lease(store: Store) {
+    let (hooks, mut rx) = TestHooks::new(Some(Box::new(|p| {
+        matches!(p, SyncPoint::ProviderLeased { .. })
+    })));
+    let a = TestFetcher::new("alpha", vec![Ok(list(&[("m", "0.000001")]))]);
+    let engine = Arc::new(start(&store, vec![a], config(), hooks.clone()).await);
+    let job = queued(&engine, &["alpha"]).await;
+    // The job holds alpha's lease and is held there while the burst comes.
+    hooks.reached.notified().await;
+    let held = store
+        .get_lease("pricing_sync:alpha")
+        .await
+        .expect("lease")
+        .expect("held while the sync runs");
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let engine = engine.clone();
+            tokio::spawn(async move { engine.trigger(request(&["alpha"])).await })
+        })
+        .collect();
+    for task in tasks {
+        match task.await.expect("task").expect("trigger") {
+            TriggerOutcome::Busy {
+                active,
+                provider,
+                lease,
+            } => {
+                assert_eq!(active.id, job, "the refusal names the running job");
+                assert_eq!(provider, "alpha");
+                assert_eq!(lease.as_ref(), Some(&held), "and its lease");
+            }
+            TriggerOutcome::Queued(other) => panic!("a second job was queued: {other:?}"),
+        }
+    }
+    hooks.release.notify_one();
+    assert_eq!(finished(&mut rx, job).await, Some(JobState::Completed));
+    engine.shutdown().await;
+}
+
+async fn a_cancelled_queued_job_lets_the_next_trigger_through_at_once(store: Store) {
+    // One worker, held at the start of alpha's job: beta's job stays queued.
+    let (hooks, mut rx) = TestHooks::new(Some(Box::new(|p| {
+        matches!(p, SyncPoint::JobStarted { .. })
+    })));
+    let fetchers = vec![
+        TestFetcher::new("alpha", vec![Ok(list(&[("a", "0.000001")]))]),
+        TestFetcher::new("beta", vec![Ok(list(&[("b", "0.000002")]))]),
+    ];
+    let engine = start(&store, fetchers, config(), hooks.clone()).await;
+    let running = queued(&engine, &["alpha"]).await;
+    hooks.reached.notified().await;
+    let waiting = queued(&engine, &["beta"]).await;
+    match engine.trigger(request(&["beta"])).await.expect("trigger") {
+        TriggerOutcome::Busy { active, lease, .. } => {
+            assert_eq!(active.id, waiting);
+            assert_eq!(lease, None, "a queued job holds no lease");
+        }
+        other => panic!("expected the queued job in the way, got {other:?}"),
+    }
+    assert!(matches!(
+        engine.cancel(waiting, "admin:test").await.expect("cancel"),
+        CancelOutcome::Cancelled(_)
+    ));
+    let next = queued(&engine, &["beta"]).await;
+    assert_ne!(next, waiting);
+    hooks.release.notify_one();
+    assert_eq!(finished(&mut rx, running).await, Some(JobState::Completed));
+    assert_eq!(finished(&mut rx, next).await, Some(JobState::Completed));
+    engine.shutdown().await;
+}
+
+async fn a_job_that_ends_in_another_engine_stops_refusing_at_once(store: Store) {
+    let (hooks_a, mut rx_a) = TestHooks::new(None);
+    let (hooks_b, mut rx_b) = TestHooks::new(None);
+    let fetcher = TestFetcher::new("alpha", vec![Ok(list(&[("m", "0.000001")]))]);
+    let a = start(&store, vec![fetcher.clone()], config(), hooks_a).await;
+    let b = start(&store, vec![fetcher], config(), hooks_b).await;
+    let first = queued(&a, &["alpha"]).await;
+    let state = tokio::select! {
+        s = finished(&mut rx_a, first) => s,
+        s = finished(&mut rx_b, first) => s,
+    };
+    assert_eq!(state, Some(JobState::Completed));
+    // Whichever engine ran it, the other's very next trigger goes through.
+    let second = queued(&b, &["alpha"]).await;
+    assert_ne!(second, first);
+    let third = match a.trigger(request(&["alpha"])).await.expect("trigger") {
+        TriggerOutcome::Busy { active, .. } => active.id,
+        TriggerOutcome::Queued(job) => panic!("second job beside {second}: {job:?}"),
+    };
+    assert_eq!(third, second, "A's refusal names B's job");
+    let state = tokio::select! {
+        s = finished(&mut rx_a, second) => s,
+        s = finished(&mut rx_b, second) => s,
+    };
+    assert_eq!(state, Some(JobState::Completed));
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
 async fn a_job_that_ends_here_stops_refusing_at_once(store: Store) {
     let (hooks, mut rx) = TestHooks::new(None);
     let a = TestFetcher::new(
@@ -289,12 +389,7 @@ async fn a_job_that_ends_here_stops_refusing_at_once(store: Store) {
             Ok(list(&[("m", "0.000002")])),
         ],
     );
-    // Refusals are reused for an hour unless a job ends in this process.
-    let config = EngineConfig {
-        busy_answer_ttl: Duration::from_secs(3600),
-        ..config()
-    };
-    let engine = start(&store, vec![a], config, hooks).await;
+    let engine = start(&store, vec![a], config(), hooks).await;
     let first = queued(&engine, &["alpha"]).await;
     match engine.trigger(request(&["alpha"])).await.expect("trigger") {
         TriggerOutcome::Busy { active, .. } => assert_eq!(active.id, first),
@@ -494,7 +589,7 @@ async fn a_dead_workers_job_is_rescued_and_completed(store: Store) {
     let dying = start(&store, vec![a], config(), hooks.clone()).await;
     let job = queued(&dying, &["alpha"]).await;
     hooks.reached.notified().await;
-    // The worker disappears without any cleanup, holding the job and the lease.
+    // The worker disappears without recording anything: the job stays its.
     dying.abort();
     let stuck = store.get_job(job).await.expect("get").expect("stored");
     assert_eq!(stuck.state, JobState::InProgress);
@@ -663,6 +758,9 @@ async fn a_dry_run_writes_only_the_job(store: Store) {
 pricesync_store::on_both_backends!(
     a_trigger_runs_to_completed_with_prices_and_logs,
     concurrent_triggers_while_one_runs_make_one_job,
+    concurrent_triggers_while_its_sync_runs_name_the_job_and_its_lease,
+    a_cancelled_queued_job_lets_the_next_trigger_through_at_once,
+    a_job_that_ends_in_another_engine_stops_refusing_at_once,
     a_job_that_ends_here_stops_refusing_at_once,
     one_failing_provider_of_three_is_partially_failed,
     all_failing_is_failed_and_no_success_is_recorded,
