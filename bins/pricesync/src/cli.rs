@@ -371,10 +371,10 @@ pub async fn locks(config: &Config, release: Option<&str>) -> anyhow::Result<Exi
     if let Some(key) = release {
         return Ok(match store.force_release_lease(key).await? {
             Some(lease) => {
-                tracing::warn!(key = %lease.key, holder = %lease.holder, owner = %lease.owner, by = "cli", "lock forcibly released");
+                tracing::warn!(key = %lease.key, holder = %lease.requested_by, owner = %lease.worker, by = "cli", "lock forcibly released");
                 println!(
                     "released {} (held by {}, fence {})",
-                    lease.key, lease.holder, lease.fence
+                    lease.key, lease.requested_by, lease.fence
                 );
                 ExitCode::SUCCESS
             }
@@ -394,8 +394,8 @@ pub async fn locks(config: &Config, release: Option<&str>) -> anyhow::Result<Exi
         println!(
             "{:<32} {:<20} {:<22} {:>8}  {}{}",
             l.key,
-            l.holder,
-            l.owner,
+            l.requested_by,
+            l.worker,
             l.fence,
             l.expires_at,
             if l.expires_at <= now {

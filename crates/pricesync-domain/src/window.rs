@@ -323,7 +323,9 @@ impl utoipa::PartialSchema for TimeWindow {
                 .pattern(Some(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"))
                 .description(Some(description.to_owned()))
         };
-        let day = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(DAY_NAMES));
+        let day = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(DAY_NAMES));
         ObjectBuilder::new()
             .description(Some(
                 "A UTC time-of-day window: from utc_start (inclusive) to utc_end (exclusive), \
@@ -332,7 +334,10 @@ impl utoipa::PartialSchema for TimeWindow {
             ))
             .property("utc_start", time("Start, HH:MM UTC, inclusive."))
             .required("utc_start")
-            .property("utc_end", time("End, HH:MM UTC, exclusive (24:00: midnight)."))
+            .property(
+                "utc_end",
+                time("End, HH:MM UTC, exclusive (24:00: midnight)."),
+            )
             .required("utc_end")
             .property("utc_days", ArrayBuilder::new().items(day))
             .into()

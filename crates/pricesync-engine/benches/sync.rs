@@ -130,10 +130,7 @@ impl PriceFetcher for QuickFetcher {
                 context_length: None,
                 source: PriceSource::Api,
                 pricing: RawPricing::Metered(vec![(
-                    ComponentKey {
-                        meter: Meter::InputTokens,
-                        min_prompt_tokens: 0,
-                    },
+                    ComponentKey::base(Meter::InputTokens),
                     parse_decimal("0.000001").expect("a decimal"),
                 )]),
             }],

@@ -75,10 +75,7 @@ impl PriceFetcher for HouseFetcher {
         }
         let mut list = FetchedList::default();
         for (model, input, output) in self.prices {
-            let key = |meter| ComponentKey {
-                meter,
-                min_prompt_tokens: 0,
-            };
+            let key = |meter| ComponentKey::base(meter);
             match (per_token(input), per_token(output)) {
                 (Ok(input), Ok(output)) => list.models.push(RawOffering {
                     provider_model_id: (*model).to_owned(),

@@ -7,8 +7,9 @@ use crate::sync::SyncOptions;
 
 /// The providers configured and synced on schedule when nothing else is
 /// said: the default of [`SchedulerConfig::providers`], and the one list an
-/// embedding service should use for its own default.
-pub const DEFAULT_PROVIDERS: &[&str] = &["openrouter", "featherless", "nearai", "alibaba-cloud"];
+/// embedding service should use for its own default. The list itself lives
+/// with the provider registry ([`pricesync_providers::DEFAULT_SYNC_PROVIDERS`]).
+pub const DEFAULT_PROVIDERS: &[&str] = pricesync_providers::DEFAULT_SYNC_PROVIDERS;
 
 /// How the engine runs. `Default` gives the documented defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]

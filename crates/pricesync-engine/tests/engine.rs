@@ -33,10 +33,7 @@ fn list(prices: &[(&str, &str)]) -> FetchedList {
                 context_length: None,
                 source: PriceSource::Api,
                 pricing: RawPricing::Metered(vec![(
-                    ComponentKey {
-                        meter: Meter::InputTokens,
-                        min_prompt_tokens: 0,
-                    },
+                    ComponentKey::base(Meter::InputTokens),
                     parse_decimal(price).expect("price"),
                 )]),
             })

@@ -15,10 +15,7 @@ fn offering(id: &str, input: &str) -> RawOffering {
         context_length: None,
         source: PriceSource::Api,
         pricing: RawPricing::Metered(vec![(
-            ComponentKey {
-                meter: Meter::InputTokens,
-                min_prompt_tokens: 0,
-            },
+            ComponentKey::base(Meter::InputTokens),
             parse_decimal(input).expect("price"),
         )]),
     }

@@ -421,7 +421,7 @@ pub(crate) async fn release_lock(
     let key = path.into_inner();
     match engine.store().force_release_lease(&key).await? {
         Some(lease) => {
-            tracing::warn!(key = %lease.key, holder = %lease.holder, owner = %lease.owner, fence = lease.fence,
+            tracing::warn!(key = %lease.key, holder = %lease.requested_by, owner = %lease.worker, fence = lease.fence,
                 by = %admin.label(), "lock forcibly released");
             Ok(Json(LockReleased {
                 released: Lock::new(&lease, OffsetDateTime::now_utc()),

@@ -77,10 +77,7 @@ pub fn model(id: &str, prices: &[(Meter, u64, &str)]) -> RawOffering {
                 .iter()
                 .map(|(meter, band, price)| {
                     (
-                        ComponentKey {
-                            meter: *meter,
-                            min_prompt_tokens: *band,
-                        },
+                        ComponentKey::band(*meter, *band),
                         parse_decimal(price).expect("price"),
                     )
                 })

@@ -95,7 +95,7 @@ impl From<&Lease> for BusyLock {
     fn from(lease: &Lease) -> Self {
         Self {
             key: lease.key.clone(),
-            holder: lease.holder.clone(),
+            holder: lease.requested_by.clone(),
             acquired_at: lease.acquired_at,
             expires_at: lease.expires_at,
         }
@@ -693,8 +693,8 @@ impl Lock {
     pub(crate) fn new(lease: &Lease, now: OffsetDateTime) -> Self {
         Self {
             key: lease.key.clone(),
-            holder: lease.holder.clone(),
-            owner: lease.owner.clone(),
+            holder: lease.requested_by.clone(),
+            owner: lease.worker.clone(),
             fence: lease.fence,
             acquired_at: lease.acquired_at,
             renewed_at: lease.renewed_at,

@@ -1,7 +1,8 @@
 //! Bodies of the read API: models with their prices, and price history.
 
 use pricesync_domain::{
-    Meter, ModelStatus, PriceComponent, PriceSource, PricingKind, ProviderId, UsdPerUnit,
+    Meter, ModelStatus, PriceComponent, PriceSource, PricingKind, ProviderId, TimeWindow,
+    UsdPerUnit,
 };
 use pricesync_store as store;
 use serde::{Deserialize, Serialize};
@@ -183,8 +184,13 @@ pub struct HistoryEntry {
     model_id: String,
     /// The meter.
     meter: Meter,
-    /// The band's start, in prompt tokens.
+    /// The band: it applies to prompts of more than this many tokens (0:
+    /// the base price).
     min_prompt_tokens: u64,
+    /// The UTC time-of-day window of a time-of-day price (absent: any
+    /// time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    window: Option<TimeWindow>,
     /// Added, changed or removed.
     change: HistoryChange,
     /// The price before (null when added).
@@ -210,6 +216,7 @@ impl From<store::HistoryEntry> for HistoryEntry {
             model_id: e.model_id,
             meter: e.meter,
             min_prompt_tokens: e.min_prompt_tokens,
+            window: e.window,
             change: e.change.into(),
             old_usd_per_unit: e.old_usd_per_unit,
             new_usd_per_unit: e.new_usd_per_unit,
