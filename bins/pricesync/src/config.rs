@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::api::auth::{parse_admin_tokens, AdminToken};
 use pricesync_domain::{Decimal, ShrinkGuard, ValidationPolicy};
-use pricesync_engine::{EngineConfig, SchedulerConfig, SyncOptions};
-use pricesync_providers::{known_providers, HttpPolicy};
+use pricesync_engine::{EngineConfig, SchedulerConfig, SyncOptions, DEFAULT_PROVIDERS};
+use pricesync_providers::{env_name, known_providers, HttpPolicy};
 use pricesync_store::{redact_url, DatabaseUrl, PoolConfig, DEFAULT_DATABASE_URL};
 
 /// A configuration value that cannot be used.
@@ -18,7 +18,7 @@ use pricesync_store::{redact_url, DatabaseUrl, PoolConfig, DEFAULT_DATABASE_URL}
 #[error("invalid {variable}={value:?}: {reason}")]
 pub struct ConfigError {
     /// The environment variable.
-    pub variable: &'static str,
+    pub variable: String,
     /// Its value (never a secret: secrets are reported without their value).
     pub value: String,
     /// What is wrong and what to use instead.
@@ -73,72 +73,79 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Reads the configuration through `lookup` (tests pass a map).
+    /// Reads the configuration through `lookup` (tests pass a map). Every
+    /// default comes from the crate that owns the setting
+    /// ([`EngineConfig::default`], [`PoolConfig::default`],
+    /// [`HttpPolicy::default`], [`ValidationPolicy::default`]), so it is
+    /// written once.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+        let env = Env(&lookup);
         let database_url = {
-            let value = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+            let value = env
+                .get("DATABASE_URL")
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
             DatabaseUrl::parse(&value).map_err(|e| ConfigError {
-                variable: "DATABASE_URL",
+                variable: "DATABASE_URL".to_owned(),
                 value: redact_url(&value),
                 reason: "not a database URL pricesync can use".to_owned(),
                 source: Some(e),
             })?
         };
-        let bind_addr = parse(&get, "PRICESYNC_BIND_ADDR", "127.0.0.1:8080", |v| {
+        let bind_addr = env.or("PRICESYNC_BIND_ADDR", DEFAULT_BIND_ADDR, |v| {
             v.parse::<SocketAddr>()
                 .map_err(|_| "use host:port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080".to_owned())
         })?;
-        let pool_size = parse(&get, "PRICESYNC_DB_POOL_SIZE", "10", |v| positive(v, 1000))?;
-        let wait_ms = parse(&get, "PRICESYNC_DB_WAIT_TIMEOUT_MS", "5000", |v| {
-            positive(v, 600_000)
-        })?;
-        let connect_ms = parse(&get, "PRICESYNC_DB_CONNECT_TIMEOUT_MS", "5000", |v| {
-            positive(v, 600_000)
-        })?;
-        let grace = parse(&get, "PRICESYNC_SHUTDOWN_GRACE_SECS", "30", |v| {
-            positive(v, 3600)
-        })?;
-        let http_backlog = parse(&get, "PRICESYNC_HTTP_BACKLOG", "2048", |v| {
-            positive(v, 65_535)
-        })? as u32;
-        let http_workers = match get("PRICESYNC_HTTP_WORKERS") {
-            None => None,
-            Some(value) => Some(positive(&value, 1024).map_err(|reason| ConfigError {
-                variable: "PRICESYNC_HTTP_WORKERS",
-                value,
-                reason,
-                source: None,
-            })?),
-        };
+        let pool_defaults = PoolConfig::default();
+        let connect_timeout = env.or(
+            "PRICESYNC_DB_CONNECT_TIMEOUT_MS",
+            pool_defaults.create_timeout,
+            millis(600_000),
+        )?;
         let pool = PoolConfig {
-            max_size: pool_size,
-            wait_timeout: Duration::from_millis(wait_ms as u64),
-            create_timeout: Duration::from_millis(connect_ms as u64),
-            recycle_timeout: Duration::from_millis(connect_ms as u64),
-            ..PoolConfig::default()
+            max_size: env.or(
+                "PRICESYNC_DB_POOL_SIZE",
+                pool_defaults.max_size,
+                positive(1000),
+            )?,
+            wait_timeout: env.or(
+                "PRICESYNC_DB_WAIT_TIMEOUT_MS",
+                pool_defaults.wait_timeout,
+                millis(600_000),
+            )?,
+            create_timeout: connect_timeout,
+            recycle_timeout: connect_timeout,
+            ..pool_defaults
         };
-        let shutdown_grace = Duration::from_secs(grace as u64);
-        let providers = provider_list(&get)?;
-        let engine = engine_config(&get, &providers, shutdown_grace)?;
+        let engine_defaults = EngineConfig::default();
+        let shutdown_grace = env.or(
+            "PRICESYNC_SHUTDOWN_GRACE_SECS",
+            engine_defaults.shutdown_grace,
+            seconds(3600),
+        )?;
+        let http_backlog = env.or("PRICESYNC_HTTP_BACKLOG", DEFAULT_HTTP_BACKLOG, |v| {
+            positive(65_535)(v).map(|n| n as u32)
+        })?;
+        let http_workers = env.optional("PRICESYNC_HTTP_WORKERS", positive(1024))?;
+        let providers = provider_list(&env)?;
+        let engine = engine_config(&env, engine_defaults, &providers, shutdown_grace)?;
+        let http_defaults = HttpPolicy::default();
         let http = HttpPolicy {
-            request_timeout: Duration::from_secs(parse(
-                &get,
+            request_timeout: env.or(
                 "PRICESYNC_PROVIDER_TIMEOUT_SECS",
-                "60",
-                |v| positive(v, 3600),
-            )? as u64),
-            max_body_bytes: parse(&get, "PRICESYNC_PROVIDER_MAX_BODY_MB", "64", |v| {
-                positive(v, 4096)
-            })? as u64
-                * 1024
-                * 1024,
-            ..HttpPolicy::default()
+                http_defaults.request_timeout,
+                seconds(3600),
+            )?,
+            max_body_bytes: env.or(
+                "PRICESYNC_PROVIDER_MAX_BODY_MB",
+                http_defaults.max_body_bytes,
+                |v| positive(4096)(v).map(|mb| mb as u64 * MIB),
+            )?,
+            ..http_defaults
         };
-        let admin_tokens = match get("PRICESYNC_ADMIN_TOKENS") {
+        let admin_tokens = match env.get("PRICESYNC_ADMIN_TOKENS") {
             None => Vec::new(),
             Some(value) => parse_admin_tokens(&value).map_err(|reason| ConfigError {
-                variable: "PRICESYNC_ADMIN_TOKENS",
+                variable: "PRICESYNC_ADMIN_TOKENS".to_owned(),
                 // A secret: never echoed.
                 value: "<not shown>".to_owned(),
                 reason,
@@ -160,18 +167,65 @@ impl Config {
     }
 }
 
-fn provider_list(
-    get: &impl Fn(&'static str) -> Option<String>,
-) -> Result<Vec<String>, ConfigError> {
+/// Where the server listens when `PRICESYNC_BIND_ADDR` is not set.
+const DEFAULT_BIND_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    8080,
+));
+
+/// The listen backlog when `PRICESYNC_HTTP_BACKLOG` is not set.
+const DEFAULT_HTTP_BACKLOG: u32 = 2048;
+
+const MIB: u64 = 1024 * 1024;
+
+/// The environment as the configuration reads it: an empty value is unset.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn get(&self, variable: &str) -> Option<String> {
+        (self.0)(variable).filter(|v| !v.trim().is_empty())
+    }
+
+    /// The variable read with `convert`, or `default` when unset.
+    fn or<T>(
+        &self,
+        variable: &str,
+        default: T,
+        convert: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        Ok(self.optional(variable, convert)?.unwrap_or(default))
+    }
+
+    /// The variable read with `convert`, or `None` when unset.
+    fn optional<T>(
+        &self,
+        variable: &str,
+        convert: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        self.get(variable)
+            .map(|value| {
+                convert(value.trim()).map_err(|reason| ConfigError {
+                    variable: variable.to_owned(),
+                    value,
+                    reason,
+                    source: None,
+                })
+            })
+            .transpose()
+    }
+}
+
+fn provider_list(env: &Env<'_>) -> Result<Vec<String>, ConfigError> {
     const VARIABLE: &str = "PRICING_SYNC_PROVIDERS";
-    let value =
-        get(VARIABLE).unwrap_or_else(|| "openrouter,featherless,nearai,alibaba-cloud".to_owned());
+    let Some(value) = env.get(VARIABLE) else {
+        return Ok(DEFAULT_PROVIDERS.iter().map(|p| (*p).to_owned()).collect());
+    };
     let known = known_providers();
     let mut providers: Vec<String> = Vec::new();
     for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         if !known.contains(&name) {
             return Err(ConfigError {
-                variable: VARIABLE,
+                variable: VARIABLE.to_owned(),
                 value: value.clone(),
                 reason: format!(
                     "unknown provider {name:?}; known providers: {}",
@@ -186,7 +240,7 @@ fn provider_list(
     }
     if providers.is_empty() {
         return Err(ConfigError {
-            variable: VARIABLE,
+            variable: VARIABLE.to_owned(),
             value,
             reason: "name at least one provider".to_owned(),
             source: None,
@@ -221,140 +275,143 @@ fn usd(value: &str) -> Result<Decimal, String> {
     }
 }
 
+/// The variable of a provider's own sync interval:
+/// `PRICING_SYNC_INTERVAL_HOURS_<PROVIDER>` (the name upper-cased, `-` as
+/// `_`, like every per-provider variable).
+fn interval_variable(provider: &str) -> String {
+    format!("PRICING_SYNC_INTERVAL_HOURS_{}", env_name(provider))
+}
+
 fn engine_config(
-    get: &impl Fn(&'static str) -> Option<String>,
+    env: &Env<'_>,
+    defaults: EngineConfig,
     providers: &[String],
     shutdown_grace: Duration,
 ) -> Result<EngineConfig, ConfigError> {
-    let secs =
-        |variable: &'static str, default: &str, max: usize| -> Result<Duration, ConfigError> {
-            Ok(Duration::from_secs(
-                parse(get, variable, default, |v| positive(v, max))? as u64,
-            ))
-        };
     let mut provider_intervals = std::collections::BTreeMap::new();
     for provider in providers {
-        let variable: &'static str = match provider.as_str() {
-            "openrouter" => "PRICING_SYNC_INTERVAL_HOURS_OPENROUTER",
-            "featherless" => "PRICING_SYNC_INTERVAL_HOURS_FEATHERLESS",
-            "nearai" => "PRICING_SYNC_INTERVAL_HOURS_NEARAI",
-            "alibaba-cloud" => "PRICING_SYNC_INTERVAL_HOURS_ALIBABA_CLOUD",
-            "together" => "PRICING_SYNC_INTERVAL_HOURS_TOGETHER",
-            "deepinfra" => "PRICING_SYNC_INTERVAL_HOURS_DEEPINFRA",
-            "cerebras" => "PRICING_SYNC_INTERVAL_HOURS_CEREBRAS",
-            "novita" => "PRICING_SYNC_INTERVAL_HOURS_NOVITA",
-            "xai" => "PRICING_SYNC_INTERVAL_HOURS_XAI",
-            "groq" => "PRICING_SYNC_INTERVAL_HOURS_GROQ",
-            "fireworks" => "PRICING_SYNC_INTERVAL_HOURS_FIREWORKS",
-            _ => continue,
-        };
-        if let Some(value) = get(variable) {
-            let interval = hours(&value).map_err(|reason| ConfigError {
-                variable,
-                value,
-                reason,
-                source: None,
-            })?;
+        if let Some(interval) = env.optional(&interval_variable(provider), hours)? {
             provider_intervals.insert(provider.clone(), interval);
         }
     }
+    let bounds = defaults.sync.validation.per_token;
     let validation = ValidationPolicy {
         per_token: pricesync_domain::MagnitudeBounds {
-            min_nonzero: parse(get, "PRICESYNC_MIN_TOKEN_PRICE_USD", "1e-12", usd)?,
-            max: parse(get, "PRICESYNC_MAX_TOKEN_PRICE_USD", "0.01", usd)?,
+            min_nonzero: env.or("PRICESYNC_MIN_TOKEN_PRICE_USD", bounds.min_nonzero, usd)?,
+            max: env.or("PRICESYNC_MAX_TOKEN_PRICE_USD", bounds.max, usd)?,
         },
-        ..ValidationPolicy::default()
+        ..defaults.sync.validation
     };
     if validation.per_token.min_nonzero >= validation.per_token.max {
         return Err(ConfigError {
-            variable: "PRICESYNC_MIN_TOKEN_PRICE_USD",
+            variable: "PRICESYNC_MIN_TOKEN_PRICE_USD".to_owned(),
             value: validation.per_token.min_nonzero.to_string(),
             reason: "must be below PRICESYNC_MAX_TOKEN_PRICE_USD".to_owned(),
             source: None,
         });
     }
-    let shrink = parse(get, "PRICESYNC_SHRINK_GUARD_PERCENT", "50", |v| {
-        match v.parse::<u8>() {
+    let shrink = env.or(
+        "PRICESYNC_SHRINK_GUARD_PERCENT",
+        defaults.sync.shrink_guard.min_listed_percent,
+        |v| match v.parse::<u8>() {
             Ok(n) if n <= 100 => Ok(n),
             _ => Err("use a whole percentage from 0 to 100".to_owned()),
-        }
-    })?;
-    let lease_ttl = secs("PRICESYNC_LEASE_TTL_SECS", "300", 86_400)?;
-    let heartbeat = secs("PRICESYNC_HEARTBEAT_SECS", "5", 3600)?;
-    let rescue = secs("PRICESYNC_RESCUE_TIMEOUT_SECS", "30", 86_400)?;
+        },
+    )?;
+    let lease_ttl = env.or(
+        "PRICESYNC_LEASE_TTL_SECS",
+        defaults.lease_ttl,
+        seconds(86_400),
+    )?;
+    let heartbeat = env.or(
+        "PRICESYNC_HEARTBEAT_SECS",
+        defaults.heartbeat_interval,
+        seconds(3600),
+    )?;
+    let rescue = env.or(
+        "PRICESYNC_RESCUE_TIMEOUT_SECS",
+        defaults.rescue_timeout,
+        seconds(86_400),
+    )?;
     if rescue <= heartbeat {
         return Err(ConfigError {
-            variable: "PRICESYNC_RESCUE_TIMEOUT_SECS",
+            variable: "PRICESYNC_RESCUE_TIMEOUT_SECS".to_owned(),
             value: rescue.as_secs().to_string(),
             reason: "must be longer than PRICESYNC_HEARTBEAT_SECS, or live jobs would be rescued"
                 .into(),
             source: None,
         });
     }
+    let scheduler = SchedulerConfig {
+        enabled: env.or("PRICING_SYNC_ENABLED", defaults.scheduler.enabled, boolean)?,
+        interval: env.or(
+            "PRICING_SYNC_INTERVAL_HOURS",
+            defaults.scheduler.interval,
+            hours,
+        )?,
+        providers: providers.to_vec(),
+        provider_intervals,
+        startup_delay: env.or(
+            "PRICING_SYNC_STARTUP_DELAY_SECS",
+            defaults.scheduler.startup_delay,
+            |v| {
+                v.parse::<u64>()
+                    .map(Duration::from_secs)
+                    .map_err(|_| "use a whole number of seconds".to_owned())
+            },
+        )?,
+        ..defaults.scheduler.clone()
+    };
     Ok(EngineConfig {
-        workers: parse(get, "PRICESYNC_WORKERS", "1", |v| positive(v, 64))?,
+        workers: env.or("PRICESYNC_WORKERS", defaults.workers, positive(64))?,
         lease_ttl,
         heartbeat_interval: heartbeat,
         rescue_timeout: rescue,
+        // The janitor looks often enough that a dead worker's job is
+        // rescued soon after the rescue timeout.
         janitor_interval: (rescue / 6).max(Duration::from_secs(1)),
-        provider_parallelism: parse(get, "PRICESYNC_PROVIDER_PARALLELISM", "4", |v| {
-            positive(v, 64)
+        provider_parallelism: env.or(
+            "PRICESYNC_PROVIDER_PARALLELISM",
+            defaults.provider_parallelism,
+            positive(64),
+        )?,
+        max_attempts: env.or("PRICESYNC_MAX_ATTEMPTS", defaults.max_attempts, |v| {
+            positive(100)(v).map(|n| n as u32)
         })?,
-        max_attempts: parse(get, "PRICESYNC_MAX_ATTEMPTS", "3", |v| positive(v, 100))? as u32,
         shutdown_grace,
-        job_retention: Duration::from_secs(
-            parse(get, "PRICESYNC_JOB_RETENTION_DAYS", "30", |v| {
-                positive(v, 3650)
-            })? as u64
-                * 86_400,
-        ),
+        job_retention: env.or(
+            "PRICESYNC_JOB_RETENTION_DAYS",
+            defaults.job_retention,
+            |v| positive(3650)(v).map(|days| Duration::from_secs(days as u64 * 86_400)),
+        )?,
         sync: SyncOptions {
             validation,
             shrink_guard: ShrinkGuard {
                 min_listed_percent: shrink,
             },
-            dry_run: false,
+            ..defaults.sync
         },
-        scheduler: SchedulerConfig {
-            enabled: parse(get, "PRICING_SYNC_ENABLED", "true", boolean)?,
-            interval: parse(get, "PRICING_SYNC_INTERVAL_HOURS", "6", hours)?,
-            providers: providers.to_vec(),
-            provider_intervals,
-            startup_delay: Duration::from_secs(parse(
-                get,
-                "PRICING_SYNC_STARTUP_DELAY_SECS",
-                "30",
-                |v| {
-                    v.parse::<u64>()
-                        .map_err(|_| "use a whole number of seconds".to_owned())
-                },
-            )?),
-            ..SchedulerConfig::default()
-        },
-        ..EngineConfig::default()
+        scheduler,
+        ..defaults
     })
 }
 
-fn parse<T>(
-    get: &impl Fn(&'static str) -> Option<String>,
-    variable: &'static str,
-    default: &str,
-    convert: impl Fn(&str) -> Result<T, String>,
-) -> Result<T, ConfigError> {
-    let value = get(variable).unwrap_or_else(|| default.to_owned());
-    convert(value.trim()).map_err(|reason| ConfigError {
-        variable,
-        value,
-        reason,
-        source: None,
-    })
-}
-
-fn positive(value: &str, max: usize) -> Result<usize, String> {
-    match value.trim().parse::<usize>() {
+/// A whole number from 1 to `max`.
+fn positive(max: usize) -> impl Fn(&str) -> Result<usize, String> {
+    move |value| match value.trim().parse::<usize>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(format!("use a whole number from 1 to {max}")),
     }
+}
+
+/// A whole number of seconds from 1 to `max`.
+fn seconds(max: usize) -> impl Fn(&str) -> Result<Duration, String> {
+    move |value| positive(max)(value).map(|s| Duration::from_secs(s as u64))
+}
+
+/// A whole number of milliseconds from 1 to `max`.
+fn millis(max: usize) -> impl Fn(&str) -> Result<Duration, String> {
+    move |value| positive(max)(value).map(|ms| Duration::from_millis(ms as u64))
 }
 
 #[cfg(test)]
@@ -441,6 +498,47 @@ mod tests {
             e.to_string().contains("openrouter"),
             "lists the known ones: {e}"
         );
+    }
+
+    #[test]
+    fn defaults_are_the_owning_crates_defaults() {
+        let c = config(&[]).expect("defaults");
+        let engine = EngineConfig::default();
+        assert_eq!(c.engine.lease_ttl, engine.lease_ttl);
+        assert_eq!(c.engine.heartbeat_interval, engine.heartbeat_interval);
+        assert_eq!(c.engine.rescue_timeout, engine.rescue_timeout);
+        assert_eq!(c.engine.max_attempts, engine.max_attempts);
+        assert_eq!(c.engine.job_retention, engine.job_retention);
+        assert_eq!(c.engine.sync, engine.sync);
+        assert_eq!(c.engine.scheduler, engine.scheduler);
+        assert_eq!(c.shutdown_grace, engine.shutdown_grace);
+        assert_eq!(c.pool, PoolConfig::default());
+        assert_eq!(c.http, HttpPolicy::default());
+        assert_eq!(c.providers, DEFAULT_PROVIDERS);
+    }
+
+    #[test]
+    fn per_provider_intervals_follow_the_provider_name() {
+        let c = config(&[
+            ("PRICING_SYNC_PROVIDERS", "alibaba-cloud,together"),
+            ("PRICING_SYNC_INTERVAL_HOURS_ALIBABA_CLOUD", "12"),
+            ("PRICING_SYNC_INTERVAL_HOURS_TOGETHER", "1"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            c.engine.scheduler.provider_intervals.get("alibaba-cloud"),
+            Some(&Duration::from_secs(12 * 3600))
+        );
+        assert_eq!(
+            c.engine.scheduler.provider_intervals.get("together"),
+            Some(&Duration::from_secs(3600))
+        );
+        let e = config(&[
+            ("PRICING_SYNC_PROVIDERS", "alibaba-cloud"),
+            ("PRICING_SYNC_INTERVAL_HOURS_ALIBABA_CLOUD", "soon"),
+        ])
+        .expect_err("invalid");
+        assert_eq!(e.variable, "PRICING_SYNC_INTERVAL_HOURS_ALIBABA_CLOUD");
     }
 
     #[test]
