@@ -76,13 +76,11 @@ async fn enqueue_notify_and_claim_stay_prepared() {
     }
     let prepared = store.prepared_statements_for_tests().await.expect("read");
     let count = |needle: &str| prepared.iter().filter(|s| s.contains(needle)).count();
+    // The enqueue is one statement (job, providers and pg_notify), the
+    // claim another; each prepared once for the three jobs.
     assert_eq!(count("pg_notify"), 1, "{prepared:#?}");
     assert_eq!(count("SKIP LOCKED"), 1, "{prepared:#?}");
-    assert_eq!(
-        count("INSERT INTO \"pricing_sync_jobs\""),
-        1,
-        "{prepared:#?}"
-    );
+    assert_eq!(count("INSERT INTO pricing_sync_jobs"), 1, "{prepared:#?}");
 }
 
 /// Schemas that crashed runs left behind are dropped once they are an hour

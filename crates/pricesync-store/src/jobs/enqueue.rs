@@ -1,8 +1,10 @@
 //! Enqueue: one read of what is in the way, then the transactional insert
 //! whose active-provider rows are the race-free authority.
 
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::Text;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Bool, Integer, Nullable, Text, Untyped};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use pricesync_domain::{JobState, ProviderId};
 use uuid::Uuid;
@@ -12,8 +14,8 @@ use crate::leases::{self, Lease, LeaseRow, PROVIDER_LEASE_PREFIX};
 use crate::schema::{
     pricing_sync_active_providers as active, pricing_sync_jobs as jobs, pricing_sync_lock as lock,
 };
-use crate::sql_types::{SqlTime, SqlUuid};
-use crate::store::on_conn;
+use crate::sql_types::{DbTimestamp, DbUuid, SqlTime, SqlUuid};
+use crate::store::{on_conn, Backend};
 use crate::{Store, StoreError, StoreResult};
 
 /// A provider whose job is queued or running.
@@ -82,6 +84,21 @@ impl EnqueueAbort {
             Ok(value) => Ok(Ok(value)),
             Err(EnqueueAbort::Refused(refusal)) => Ok(Err(refusal)),
             Err(EnqueueAbort::Store(e)) => Err(e),
+        }
+    }
+}
+
+impl EnqueueAbort {
+    /// The outcome of [`EnqueueInOneStatement`]: a unique violation there
+    /// can only be a provider claimed by another job (the job's own
+    /// conflicts are `ON CONFLICT DO NOTHING`), so it is a refusal.
+    fn from_statement(e: diesel::result::Error) -> Self {
+        match e {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => EnqueueAbort::Refused(Refusal::Busy),
+            other => other.into(),
         }
     }
 }
@@ -195,6 +212,62 @@ macro_rules! insert_queued {
 }
 pub(crate) use insert_queued;
 
+/// The PostgreSQL enqueue in one statement: insert the job (a taken
+/// schedule slot inserts nothing and returns no row), claim its providers
+/// (a provider claimed by another job violates the key and fails the whole
+/// statement, job included) and wake the workers (`pg_notify` is delivered
+/// when the statement commits). One round trip instead of a transaction's
+/// five; its text never changes, so it is prepared once per connection.
+#[derive(Clone, Copy)]
+struct EnqueueInOneStatement<'a> {
+    job: &'a QueuedJob<'a>,
+}
+
+impl QueryId for EnqueueInOneStatement<'_> {
+    type QueryId = ();
+    // Cached by its text.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for EnqueueInOneStatement<'_> {
+    type SqlType = Untyped;
+}
+
+impl QueryFragment<Pg> for EnqueueInOneStatement<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let job = self.job;
+        out.push_sql(
+            "WITH job AS (INSERT INTO pricing_sync_jobs (id, state, providers, dry_run, \
+             triggered_by, max_attempts, providers_total, schedule_name, schedule_slot) VALUES (",
+        );
+        out.push_bind_param::<DbUuid, _>(&job.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(job.state)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&job.providers)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Bool, _>(&job.dry_run)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(job.triggered_by)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Integer, _>(&job.max_attempts)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Integer, _>(&job.providers_total)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&job.schedule_name)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<DbTimestamp>, _>(&job.schedule_slot)?;
+        out.push_sql(
+            ") ON CONFLICT DO NOTHING RETURNING *), \
+             claimed AS (INSERT INTO pricing_sync_active_providers (provider, job_id) \
+             SELECT provider, job.id FROM job CROSS JOIN unnest(string_to_array(job.providers, ',')) AS provider), \
+             woken AS (SELECT pg_notify('pricing_sync_jobs', '') FROM job) \
+             SELECT job.* FROM job WHERE (SELECT count(*) FROM woken) >= 0",
+        );
+        Ok(())
+    }
+}
+
 /// The names of a job's providers; a job needs at least one.
 fn provider_names(job: &NewJob) -> StoreResult<Vec<&str>> {
     if job.providers.is_empty() {
@@ -233,12 +306,29 @@ impl Store {
         let names = provider_names(job)?;
         for _ in 0..ENQUEUE_ATTEMPTS {
             let new = QueuedJob::new(job);
-            let result: Result<JobRow, Refusal> = on_conn!(self, writer, |conn| {
-                EnqueueAbort::settle(
-                    conn.transaction(async |conn| insert_queued!(conn, &new))
-                        .await,
-                )?
-            });
+            let result: Result<JobRow, Refusal> = match &*self.backend {
+                // One statement, one round trip: the job, its providers and
+                // the wake-up commit together or not at all.
+                Backend::Postgres(pool) => {
+                    let mut pooled = crate::pool::checkout(pool).await?;
+                    let outcome = EnqueueAbort::settle(
+                        EnqueueInOneStatement { job: &new }
+                            .get_result::<JobRow>(pooled.conn())
+                            .await
+                            .optional()
+                            .map_err(EnqueueAbort::from_statement)
+                            .and_then(|row| row.ok_or(EnqueueAbort::Refused(Refusal::SlotTaken))),
+                    )?;
+                    pooled.finish();
+                    outcome
+                }
+                Backend::Sqlite(_) => on_conn!(self, writer, |conn| {
+                    EnqueueAbort::settle(
+                        conn.transaction(async |conn| insert_queued!(conn, &new))
+                            .await,
+                    )?
+                }),
+            };
             match result {
                 Ok(row) => return Ok(EnqueueOutcome::Enqueued(JobRecord::try_from(row)?)),
                 Err(Refusal::SlotTaken) => return Ok(EnqueueOutcome::SlotTaken),
