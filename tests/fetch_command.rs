@@ -148,7 +148,7 @@ async fn sync_runs_in_the_foreground_and_the_other_commands_show_it() {
         stdout.contains("openrouter/anthropic/claude-sonnet-4.5  metered  input_tokens=0.000003"),
         "{stdout}"
     );
-    assert!(stdout.contains("input_tokens@200000+=0.000006"), "{stdout}");
+    assert!(stdout.contains("input_tokens>200000=0.000006"), "{stdout}");
 
     let out = run(&dir, &server.uri(), &["jobs", "--json"]);
     let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");

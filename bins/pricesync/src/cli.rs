@@ -448,11 +448,17 @@ pub async fn prices(
             .prices
             .iter()
             .map(|p| {
-                if p.min_prompt_tokens == 0 {
-                    format!("{}={}", p.meter, p.usd_per_unit)
-                } else {
-                    format!("{}@{}+={}", p.meter, p.min_prompt_tokens, p.usd_per_unit)
+                // meter[>band][@window]=price, e.g. input_tokens>200000=0.000006
+                // or input_tokens@10:00-01:00=0.000002.
+                let mut key = p.meter.to_string();
+                if p.min_prompt_tokens > 0 {
+                    key.push_str(&format!(">{}", p.min_prompt_tokens));
                 }
+                if let Some(window) = p.window {
+                    key.push('@');
+                    key.push_str(&window.code());
+                }
+                format!("{key}={}", p.usd_per_unit)
             })
             .collect();
         println!(

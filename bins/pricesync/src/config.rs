@@ -64,6 +64,9 @@ pub struct Config {
     /// `PRICESYNC_ADMIN_TOKENS`: `name:token,name:token`. Empty: the admin
     /// API refuses every request.
     pub admin_tokens: Vec<AdminToken>,
+    /// `PRICESYNC_ADMIN_CONCURRENCY`: admin requests in progress at once;
+    /// one more is answered 429 `admin_overloaded` at once. Default 16.
+    pub admin_concurrency: usize,
 }
 
 impl Config {
@@ -152,7 +155,13 @@ impl Config {
                 source: None,
             })?,
         };
+        let admin_concurrency = env.or(
+            "PRICESYNC_ADMIN_CONCURRENCY",
+            DEFAULT_ADMIN_CONCURRENCY,
+            positive(10_000),
+        )?;
         Ok(Self {
+            admin_concurrency,
             database_url,
             bind_addr,
             pool,
@@ -172,6 +181,11 @@ const DEFAULT_BIND_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new
     std::net::Ipv4Addr::LOCALHOST,
     8080,
 ));
+
+/// Admin requests in progress at once when `PRICESYNC_ADMIN_CONCURRENCY` is
+/// not set: more than an operator team sends, few enough that a burst
+/// does not queue on the database pool.
+const DEFAULT_ADMIN_CONCURRENCY: usize = 16;
 
 /// The listen backlog when `PRICESYNC_HTTP_BACKLOG` is not set.
 const DEFAULT_HTTP_BACKLOG: u32 = 2048;

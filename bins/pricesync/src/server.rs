@@ -14,7 +14,7 @@ use tokio::net::TcpSocket;
 use utoipa_actix_web::AppExt;
 
 use crate::api;
-use crate::api::auth::AdminTokens;
+use crate::api::auth::{AdminPermits, AdminTokens};
 use crate::config::Config;
 
 /// A listening socket with an explicit accept backlog (the standard
@@ -109,6 +109,7 @@ impl Application {
         let store_data = web::Data::new(store.clone());
         let engine_data = web::Data::from(engine.clone());
         let tokens = web::Data::new(AdminTokens(config.admin_tokens.clone()));
+        let admin_permits = web::Data::new(AdminPermits::new(config.admin_concurrency));
         let mut server = HttpServer::new(move || {
             App::new()
                 .into_utoipa_app()
@@ -119,6 +120,7 @@ impl Application {
                 .app_data(store_data.clone())
                 .app_data(engine_data.clone())
                 .app_data(tokens.clone())
+                .app_data(admin_permits.clone())
                 .default_service(web::to(api::not_found))
         })
         .disable_signals()

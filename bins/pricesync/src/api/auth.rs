@@ -163,9 +163,101 @@ pub async fn require_admin(
     }
 }
 
+/// The admin requests that may be in progress at once, shared by the admin
+/// scope ([`limit_admin`]).
+#[derive(Clone)]
+pub struct AdminPermits(pub std::sync::Arc<tokio::sync::Semaphore>);
+
+impl AdminPermits {
+    /// At most `limit` admin requests at once.
+    pub fn new(limit: usize) -> Self {
+        Self(std::sync::Arc::new(tokio::sync::Semaphore::new(limit)))
+    }
+}
+
+/// Bounds the admin requests in progress: one more is answered at once
+/// with 429 `admin_overloaded` and `Retry-After`, instead of queueing
+/// behind the others for the database. A burst of triggers (every one of
+/// which reads the database) then costs its callers what the limit lets
+/// through, and the refused ones learn it without waiting. Runs after
+/// authentication, so only admins see it.
+pub async fn limit_admin(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let permit = req
+        .app_data::<web::Data<AdminPermits>>()
+        .map(|p| p.0.clone().try_acquire_owned());
+    match permit {
+        Some(Err(_)) => Ok(req.into_response(ApiError::AdminOverloaded.error_response())),
+        // Held until the answer is ready; no limit configured: none.
+        Some(Ok(_permit)) => Ok(next.call(req).await?.map_into_boxed_body()),
+        None => Ok(next.call(req).await?.map_into_boxed_body()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One request holds the only permit (its handler waits on a signal):
+    /// the next is refused at once with 429 `admin_overloaded` and
+    /// `Retry-After`; once the first answers, requests pass again.
+    #[actix_web::test]
+    async fn the_admin_limit_refuses_at_once_what_exceeds_it() {
+        use actix_web::{test, App, HttpResponse};
+        let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+        let release = std::sync::Arc::new(tokio::sync::Notify::new());
+        let (e, r) = (entered.clone(), release.clone());
+        let app = test::init_service(
+            App::new()
+                .app_data(web::Data::new(AdminPermits::new(1)))
+                .wrap(actix_web::middleware::from_fn(limit_admin))
+                .route(
+                    "/slow",
+                    web::get().to(move || {
+                        let (e, r) = (e.clone(), r.clone());
+                        async move {
+                            e.notify_one();
+                            r.notified().await;
+                            HttpResponse::Ok().finish()
+                        }
+                    }),
+                )
+                .route("/fast", web::get().to(HttpResponse::Ok)),
+        )
+        .await;
+        let app = std::rc::Rc::new(app);
+        let slow = {
+            let app = app.clone();
+            tokio::task::spawn_local(async move {
+                test::call_service(&*app, test::TestRequest::get().uri("/slow").to_request())
+                    .await
+                    .status()
+            })
+        };
+        entered.notified().await;
+        let refused =
+            test::call_service(&*app, test::TestRequest::get().uri("/fast").to_request()).await;
+        assert_eq!(
+            refused.status(),
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            refused
+                .headers()
+                .get(actix_web::http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+        let body: serde_json::Value = test::read_body_json(refused).await;
+        assert_eq!(body["error"], "admin_overloaded");
+        release.notify_one();
+        assert_eq!(slow.await.expect("joined"), actix_web::http::StatusCode::OK);
+        let passed =
+            test::call_service(&*app, test::TestRequest::get().uri("/fast").to_request()).await;
+        assert_eq!(passed.status(), actix_web::http::StatusCode::OK);
+    }
 
     #[test]
     fn tokens_parse_and_authenticate() {

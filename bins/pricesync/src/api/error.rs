@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 /// How long a client should wait before retrying a 503 of an unavailable
 /// database or a server that is not ready.
 pub(crate) const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+/// The `Retry-After` of an admin request refused for the admin scope's
+/// concurrency limit, in seconds.
+pub(crate) const ADMIN_OVERLOADED_RETRY_AFTER_SECS: u64 = 1;
 
 /// An error answered to an HTTP client.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,12 @@ pub enum ApiError {
     /// The request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// More admin requests are in progress than the server takes at once:
+    /// retry in a moment.
+    #[error(
+        "too many admin requests are in progress at once (PRICESYNC_ADMIN_CONCURRENCY); retry in a second"
+    )]
+    AdminOverloaded,
     /// The database is unreachable or its pool exhausted: retry later.
     #[error("the database is unavailable; retry shortly")]
     Unavailable(#[source] StoreError),
@@ -60,7 +69,8 @@ pub struct ErrorBody {
     /// A short machine-readable code: `invalid_parameter`, `invalid_request`,
     /// `invalid_provider`, `invalid_sync_id`, `invalid_body`,
     /// `unknown_provider`, `not_found`, `unauthorized`, `admin_disabled`,
-    /// `conflict`, `payload_too_large`, `unavailable`, `metrics_unavailable`,
+    /// `admin_overloaded`, `conflict`, `payload_too_large`, `unavailable`,
+    /// `metrics_unavailable`,
     /// `internal`.
     pub error: String,
     /// What is wrong, for people.
@@ -92,6 +102,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Unauthorized => "unauthorized",
             ApiError::AdminDisabled => "admin_disabled",
+            ApiError::AdminOverloaded => "admin_overloaded",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",
@@ -107,6 +118,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unauthorized | ApiError::AdminDisabled => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::AdminOverloaded => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -119,6 +131,12 @@ impl ResponseError for ApiError {
             response.insert_header((
                 actix_web::http::header::RETRY_AFTER,
                 UNAVAILABLE_RETRY_AFTER_SECS.to_string(),
+            ));
+        }
+        if matches!(self, ApiError::AdminOverloaded) {
+            response.insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                ADMIN_OVERLOADED_RETRY_AFTER_SECS.to_string(),
             ));
         }
         if matches!(self, ApiError::Unauthorized | ApiError::AdminDisabled) {

@@ -48,6 +48,8 @@ pub(crate) fn routes(cfg: &mut ServiceConfig) {
     .map(openapi::configure_ui)
     .service(
         utoipa_actix_web::scope(admin::SCOPE)
+            // The last `wrap` runs first: authenticate, then limit.
+            .wrap(actix_web::middleware::from_fn(auth::limit_admin))
             .wrap(actix_web::middleware::from_fn(auth::require_admin))
             .service(admin::scheduler_trigger)
             .service(admin::sync_trigger)

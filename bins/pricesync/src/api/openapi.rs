@@ -148,6 +148,53 @@ fn require_admin_token(operation: &mut Operation) {
         .responses
         .responses
         .insert("401".to_owned(), unauthorized.into());
+    // The admin scope's concurrency limit (`super::auth::limit_admin`) may
+    // answer any admin operation 429 with an error body; the trigger's own
+    // 429 (a sync in the way) gets it as an alternative body.
+    let overloaded_body = Ref::from_schema_name(ErrorBody::name());
+    let retry_after = HeaderBuilder::new()
+        .schema(u64::schema())
+        .description(Some("Seconds to wait before retrying."))
+        .build();
+    match operation.responses.responses.get_mut("429") {
+        Some(utoipa::openapi::RefOr::T(existing)) => {
+            for content in existing.content.values_mut() {
+                if let Some(schema) = content.schema.take() {
+                    content.schema = Some(
+                        utoipa::openapi::schema::OneOfBuilder::new()
+                            .item(schema)
+                            .item(overloaded_body.clone())
+                            .into(),
+                    );
+                }
+            }
+            existing.description.push_str(
+                " Or: too many admin requests in progress at once (error `admin_overloaded`, \
+                 PRICESYNC_ADMIN_CONCURRENCY).",
+            );
+            existing
+                .headers
+                .entry("Retry-After".to_owned())
+                .or_insert(retry_after);
+        }
+        _ => {
+            let overloaded = ResponseBuilder::new()
+                .description(
+                    "Too many admin requests in progress at once (error `admin_overloaded`, \
+                     PRICESYNC_ADMIN_CONCURRENCY): retry after `Retry-After` seconds.",
+                )
+                .header("Retry-After", retry_after)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(overloaded_body)).build(),
+                )
+                .build();
+            operation
+                .responses
+                .responses
+                .insert("429".to_owned(), overloaded.into());
+        }
+    }
 }
 
 /// The document of the routes [`super::routes`] registers, built once.
