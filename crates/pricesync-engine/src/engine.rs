@@ -210,9 +210,29 @@ impl EngineHandle {
         // One call: the store's unique key on the providers of active jobs
         // decides, race-free across processes, and a refusal carries the
         // job in the way and its lease from one query.
-        match self.shared.store.enqueue_job(&job).await? {
+        // With an idle worker here, the enqueue starts the job for it and
+        // hands it over: no wake-up and claim in between.
+        let worker = &self.shared.config.worker_id;
+        let handoff = self.shared.take_parked();
+        let outcome = match &handoff {
+            Some(_) => self.shared.store.enqueue_started_job(&job, worker).await?,
+            None => self.shared.store.enqueue_job(&job).await?,
+        };
+        match outcome {
             EnqueueOutcome::Enqueued(job) => {
-                self.shared.wake.notify_one();
+                match handoff {
+                    Some(handoff) => {
+                        if let Err(started) = handoff.send(job.clone()) {
+                            // The worker stopped meanwhile (shutdown): the
+                            // job goes back to the queue, attempt unused.
+                            self.shared
+                                .store
+                                .requeue_job(started.id, worker, started.attempt, true)
+                                .await?;
+                        }
+                    }
+                    None => self.shared.wake.notify_one(),
+                }
                 Ok(TriggerOutcome::Queued(job))
             }
             EnqueueOutcome::Busy {

@@ -4,11 +4,12 @@
 //! them but the stop signals.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pricesync_providers::PriceFetcher;
-use pricesync_store::Store;
-use tokio::sync::Notify;
+use pricesync_store::{JobRecord, Store};
+use tokio::sync::{oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -31,6 +32,10 @@ pub(crate) struct Shared {
     pub(crate) abort_jobs: CancellationToken,
     /// Jobs running in this process, to stop them at once on a local cancel.
     running: Mutex<HashMap<Uuid, Arc<JobStop>>>,
+    /// Idle workers, each waiting for a job a local trigger may hand it
+    /// (started for it in the enqueue itself), by ticket.
+    parked: Mutex<Vec<(u64, oneshot::Sender<JobRecord>)>>,
+    next_ticket: AtomicU64,
 }
 
 impl Shared {
@@ -49,7 +54,46 @@ impl Shared {
             stop_claiming: CancellationToken::new(),
             abort_jobs: CancellationToken::new(),
             running: Mutex::new(HashMap::new()),
+            parked: Mutex::new(Vec::new()),
+            next_ticket: AtomicU64::new(0),
         }
+    }
+
+    /// An idle worker offers to take a job handed to it; returns its ticket.
+    pub(crate) fn park(&self, handoff: oneshot::Sender<JobRecord>) -> u64 {
+        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut parked) = self.parked.lock() {
+            parked.push((ticket, handoff));
+        }
+        ticket
+    }
+
+    /// Withdraws a worker's offer. `false`: a trigger has taken it, so the
+    /// worker must wait for what it sends (a job, or nothing when its
+    /// enqueue did not start one).
+    pub(crate) fn unpark(&self, ticket: u64) -> bool {
+        let Ok(mut parked) = self.parked.lock() else {
+            return true;
+        };
+        match parked.iter().position(|(t, _)| *t == ticket) {
+            Some(i) => {
+                parked.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes an idle worker's offer, if any worker of this process is idle.
+    pub(crate) fn take_parked(&self) -> Option<oneshot::Sender<JobRecord>> {
+        let mut parked = self.parked.lock().ok()?;
+        // Skip offers whose worker is gone (its task ended).
+        while let Some((_, handoff)) = parked.pop() {
+            if !handoff.is_closed() {
+                return Some(handoff);
+            }
+        }
+        None
     }
 
     /// Registers a job that starts running here; it stays registered until

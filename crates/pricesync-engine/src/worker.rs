@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use pricesync_domain::{JobState, ProviderRunStatus};
 use pricesync_store::{HeartbeatOutcome, JobProgress, JobRecord};
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -41,10 +41,28 @@ pub(crate) async fn worker_loop(shared: Arc<Shared>) {
                 shared.config.poll_interval.min(CLAIM_RETRY)
             }
         };
-        tokio::select! {
-            _ = shared.stop_claiming.cancelled() => return,
-            _ = shared.wake.notified() => {}
-            _ = tokio::time::sleep(wait) => {}
+        // Idle: a local trigger may hand this worker its job, already
+        // started for it by the enqueue (no claim round trip).
+        let (handoff, mut handed) = oneshot::channel();
+        let ticket = shared.park(handoff);
+        let mut stopping = false;
+        let job = tokio::select! {
+            job = &mut handed => job.ok(),
+            _ = shared.stop_claiming.cancelled() => { stopping = true; None }
+            _ = shared.wake.notified() => None,
+            _ = tokio::time::sleep(wait) => None,
+        };
+        let job = match job {
+            Some(job) => Some(job),
+            // Still ours to withdraw: nothing was handed.
+            None if shared.unpark(ticket) => None,
+            // A trigger took the offer: its job (or nothing) is on the way.
+            None => handed.await.ok(),
+        };
+        if let Some(job) = job {
+            run_job(&shared, job).await;
+        } else if stopping {
+            return;
         }
     }
 }

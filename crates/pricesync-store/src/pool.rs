@@ -11,6 +11,7 @@
 
 use deadpool::managed::{Manager, Metrics, RecycleResult};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, PoolError, RecyclingMethod};
+use diesel_async::{AsyncConnection, TransactionManager};
 
 use crate::{StoreError, StoreResult};
 
@@ -81,25 +82,60 @@ where
 /// A connection in use: suspect until [`InUse::finish`] says its work ended
 /// cleanly. `on_conn!` calls `finish` after its body; a body that returns
 /// early (`?`), panics or is cancelled leaves the connection suspect.
+///
+/// A use dropped inside a transaction (a cancelled task, a panic) does not
+/// give its connection back: an idle pooled connection would keep the
+/// transaction open, and its locks, until its next checkout — blocking
+/// every statement that needs those rows (a rescue, a schema drop).
+/// Closing it ends the transaction on the server at once.
 pub(crate) struct InUse<C>
 where
+    C: AsyncConnection + 'static,
     CheckedManager<C>: Manager<Type = Checked<C>>,
 {
-    object: Object<C>,
+    object: Option<Object<C>>,
 }
 
 impl<C> InUse<C>
 where
+    C: AsyncConnection + 'static,
     CheckedManager<C>: Manager<Type = Checked<C>>,
 {
     /// The connection.
     pub(crate) fn conn(&mut self) -> &mut C {
-        &mut self.object.conn
+        &mut self
+            .object
+            .as_mut()
+            .expect("an InUse holds its connection until dropped")
+            .conn
     }
 
     /// The work finished cleanly: the connection goes back without a ping.
     pub(crate) fn finish(mut self) {
-        self.object.suspect = false;
+        if let Some(object) = self.object.as_mut() {
+            object.suspect = false;
+        }
+    }
+}
+
+impl<C> Drop for InUse<C>
+where
+    C: AsyncConnection + 'static,
+    CheckedManager<C>: Manager<Type = Checked<C>>,
+{
+    fn drop(&mut self) {
+        let Some(mut object) = self.object.take() else {
+            return;
+        };
+        let open = !matches!(
+            C::TransactionManager::transaction_manager_status_mut(&mut object.conn)
+                .transaction_depth(),
+            Ok(None)
+        );
+        if object.suspect && open {
+            // Out of the pool and closed: the server rolls it back.
+            drop(deadpool::managed::Object::take(object));
+        }
     }
 }
 
@@ -107,7 +143,7 @@ where
 /// connection is suspect until [`InUse::finish`].
 pub(crate) async fn checkout<C>(pool: &Pool<C>) -> StoreResult<InUse<C>>
 where
-    C: Send,
+    C: AsyncConnection + Send + 'static,
     AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
 {
     let mut object = pool.get().await.map_err(|e| match e {
@@ -115,7 +151,9 @@ where
         other => StoreError::Pool(Box::new(other)),
     })?;
     object.suspect = true;
-    Ok(InUse { object })
+    Ok(InUse {
+        object: Some(object),
+    })
 }
 
 #[cfg(test)]
@@ -168,6 +206,31 @@ mod tests {
         assert_eq!(verified.load(Ordering::SeqCst), 1, "verified once after it");
         checkout(&pool).await.expect("checkout").finish();
         assert_eq!(verified.load(Ordering::SeqCst), 1, "then trusted again");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_use_dropped_inside_a_transaction_does_not_go_back_to_the_pool() {
+        type Manager = <SqliteConn as AsyncConnection>::TransactionManager;
+        let dir = std::env::temp_dir().join(format!("pricesync-pool-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let pool = counting_pool(&dir, Arc::new(AtomicUsize::new(0)));
+        let mut used = checkout(&pool).await.expect("checkout");
+        Manager::begin_transaction(used.conn())
+            .await
+            .expect("begin");
+        // A cancelled task drops its use mid-transaction.
+        drop(used);
+        assert_eq!(
+            pool.status().size,
+            0,
+            "the connection was closed, not pooled"
+        );
+        let mut next = checkout(&pool).await.expect("a new connection");
+        let depth = Manager::transaction_manager_status_mut(next.conn()).transaction_depth();
+        assert!(matches!(depth, Ok(None)), "no transaction left open");
+        next.finish();
+        assert_eq!(pool.status().size, 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

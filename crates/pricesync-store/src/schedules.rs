@@ -256,7 +256,7 @@ impl Store {
                     name: name.to_owned(),
                     slot: row.next_run_at.0,
                 });
-                let new = QueuedJob::new(&slot_job);
+                let new = QueuedJob::new(&slot_job, None);
                 match insert_queued!(conn, &new) {
                     Ok(job) => {
                         diesel::update(schedules::table.filter(schedules::name.eq(name)))

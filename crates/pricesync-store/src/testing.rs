@@ -262,7 +262,7 @@ impl Store {
         &self,
         job: &crate::NewJob,
     ) -> crate::StoreResult<crate::EnqueueOutcome> {
-        self.insert_job(job).await
+        self.insert_job(job, None).await
     }
 
     /// Makes a lease look expired (as if its holder had paused past its TTL),

@@ -14,7 +14,7 @@ use crate::leases::{self, Lease, LeaseRow, PROVIDER_LEASE_PREFIX};
 use crate::schema::{
     pricing_sync_active_providers as active, pricing_sync_jobs as jobs, pricing_sync_lock as lock,
 };
-use crate::sql_types::{DbTimestamp, DbUuid, SqlTime, SqlUuid};
+use crate::sql_types::{DbNow, DbTimestamp, DbUuid, SqlTime, SqlUuid};
 use crate::store::{on_conn, Backend};
 use crate::{Store, StoreError, StoreResult};
 
@@ -132,10 +132,14 @@ pub(crate) struct QueuedJob<'a> {
     providers_total: i32,
     schedule_name: Option<&'a str>,
     schedule_slot: Option<SqlTime>,
+    /// The worker that starts the job's first attempt at once, if any
+    /// (see [`Store::enqueue_started_job`]).
+    #[diesel(skip_insertion)]
+    claimed_by: Option<&'a str>,
 }
 
 impl<'a> QueuedJob<'a> {
-    pub(crate) fn new(job: &'a NewJob) -> Self {
+    pub(crate) fn new(job: &'a NewJob, claimed_by: Option<&'a str>) -> Self {
         let slot = job.schedule.as_ref();
         Self {
             id: SqlUuid(Uuid::now_v7()),
@@ -152,6 +156,7 @@ impl<'a> QueuedJob<'a> {
             providers_total: i32::try_from(job.providers.len()).unwrap_or(i32::MAX),
             schedule_name: slot.map(|s| s.name.as_str()),
             schedule_slot: slot.map(|s| SqlTime(s.slot)),
+            claimed_by,
         }
     }
 
@@ -236,13 +241,19 @@ impl Query for EnqueueInOneStatement<'_> {
 impl QueryFragment<Pg> for EnqueueInOneStatement<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         let job = self.job;
+        let claimed = job.claimed_by.is_some();
         out.push_sql(
             "WITH job AS (INSERT INTO pricing_sync_jobs (id, state, providers, dry_run, \
-             triggered_by, max_attempts, providers_total, schedule_name, schedule_slot) VALUES (",
+             triggered_by, max_attempts, providers_total, schedule_name, schedule_slot, \
+             worker, attempt, started_at, heartbeat_at) VALUES (",
         );
         out.push_bind_param::<DbUuid, _>(&job.id)?;
         out.push_sql(", ");
-        out.push_bind_param::<Text, _>(job.state)?;
+        out.push_bind_param::<Text, _>(if claimed {
+            JobState::InProgress.as_str()
+        } else {
+            job.state
+        })?;
         out.push_sql(", ");
         out.push_bind_param::<Text, _>(&job.providers)?;
         out.push_sql(", ");
@@ -257,8 +268,17 @@ impl QueryFragment<Pg> for EnqueueInOneStatement<'_> {
         out.push_bind_param::<Nullable<Text>, _>(&job.schedule_name)?;
         out.push_sql(", ");
         out.push_bind_param::<Nullable<DbTimestamp>, _>(&job.schedule_slot)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&job.claimed_by)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Integer, _>(if claimed { &1 } else { &0 })?;
+        // Started now, on the database clock, when a worker takes the job.
+        out.push_sql(", CASE WHEN ");
+        out.push_bind_param::<Bool, _>(if claimed { &true } else { &false })?;
+        out.push_sql(" THEN now() END, CASE WHEN ");
+        out.push_bind_param::<Bool, _>(if claimed { &true } else { &false })?;
         out.push_sql(
-            ") ON CONFLICT DO NOTHING RETURNING *), \
+            " THEN now() END) ON CONFLICT DO NOTHING RETURNING *), \
              claimed AS (INSERT INTO pricing_sync_active_providers (provider, job_id) \
              SELECT provider, job.id FROM job CROSS JOIN unnest(string_to_array(job.providers, ',')) AS provider), \
              woken AS (SELECT pg_notify('pricing_sync_jobs', '') FROM job) \
@@ -290,22 +310,48 @@ impl Store {
     /// carries the job in the way, the provider they share and that
     /// provider's lease, read in one query.
     pub async fn enqueue_job(&self, job: &NewJob) -> StoreResult<EnqueueOutcome> {
-        // One read first: when a job is in the way (most triggers of a
-        // burst) it answers without taking the single SQLite writer or a
-        // write transaction. The insert stays the authority: this read can
-        // only turn a request away early, never let a second job in.
-        if let Some(busy) = self.active_job_with_lease(&provider_names(job)?).await? {
-            return Ok(busy.into());
+        self.enqueue(job, None).await
+    }
+
+    /// [`Store::enqueue_job`] for a process with an idle worker: the new
+    /// job's first attempt is started by `worker` in the same statement
+    /// (state `in_progress`, started and heartbeat now), so the worker runs
+    /// it without a claim. It heartbeats, finishes and is rescued like any
+    /// claimed job.
+    pub async fn enqueue_started_job(
+        &self,
+        job: &NewJob,
+        worker: &str,
+    ) -> StoreResult<EnqueueOutcome> {
+        self.enqueue(job, Some(worker)).await
+    }
+
+    async fn enqueue(&self, job: &NewJob, worker: Option<&str>) -> StoreResult<EnqueueOutcome> {
+        let names = provider_names(job)?;
+        // On SQLite, one read first: when a job is in the way (most
+        // triggers of a burst) it answers without taking the single writer.
+        // On PostgreSQL the insert is one statement that fails at once when
+        // a provider is taken, so the read waits for that refusal. Either
+        // way the insert is the authority: the read can only turn a request
+        // away early, never let a second job in.
+        if self.backend_kind() == crate::BackendKind::Sqlite {
+            if let Some(busy) = self.active_job_with_lease(&names).await? {
+                return Ok(busy.into());
+            }
         }
-        self.insert_job(job).await
+        self.insert_job(job, worker).await
     }
 
     /// The transactional half of [`Store::enqueue_job`]: the insert, and on
     /// refusal the read of what is in the way.
-    pub(crate) async fn insert_job(&self, job: &NewJob) -> StoreResult<EnqueueOutcome> {
+    pub(crate) async fn insert_job(
+        &self,
+        job: &NewJob,
+        worker: Option<&str>,
+    ) -> StoreResult<EnqueueOutcome> {
         let names = provider_names(job)?;
         for _ in 0..ENQUEUE_ATTEMPTS {
-            let new = QueuedJob::new(job);
+            let new = QueuedJob::new(job, worker);
             let result: Result<JobRow, Refusal> = match &*self.backend {
                 // One statement, one round trip: the job, its providers and
                 // the wake-up commit together or not at all.
@@ -324,8 +370,30 @@ impl Store {
                 }
                 Backend::Sqlite(_) => on_conn!(self, writer, |conn| {
                     EnqueueAbort::settle(
-                        conn.transaction(async |conn| insert_queued!(conn, &new))
-                            .await,
+                        conn.transaction(async |conn| {
+                            let row = insert_queued!(conn, &new)?;
+                            match new.claimed_by {
+                                None => Ok(row),
+                                // The writer connection is this process's
+                                // alone: starting the attempt right after
+                                // the insert, in its transaction, costs no
+                                // round trip.
+                                Some(worker) => {
+                                    Ok(diesel::update(jobs::table.filter(jobs::id.eq(new.id())))
+                                        .set((
+                                            jobs::state.eq(JobState::InProgress.as_str()),
+                                            jobs::worker.eq(worker),
+                                            jobs::attempt.eq(1),
+                                            jobs::started_at.eq(DbNow.nullable()),
+                                            jobs::heartbeat_at.eq(DbNow.nullable()),
+                                        ))
+                                        .returning(JobRow::as_returning())
+                                        .get_result(conn)
+                                        .await?)
+                                }
+                            }
+                        })
+                        .await,
                     )?
                 }),
             };
