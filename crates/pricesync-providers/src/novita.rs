@@ -32,6 +32,9 @@
 //! | `pricing.input_cache_read` | cache_read_tokens |
 //! | `pricing.input_cache_write` | cache_write_5m_tokens (Novita states no cache lifetime) |
 //!
+//! - **Modalities.** A model whose `output_modalities` are listed and hold
+//!   no `text` (speech, image, video) is skipped as unsupported pricing:
+//!   its per-1M fields would not be token prices.
 //! - **Zero.** Novita documents no free marker, and lists 0/0 for models
 //!   other catalogues price above zero: a model whose prices are all zero is
 //!   *unknown*, never free.
@@ -82,6 +85,8 @@ struct Model {
     tiered_billing_configs: Option<Value>,
     #[serde(default)]
     pricing: Option<Value>,
+    #[serde(default)]
+    output_modalities: Option<Value>,
 }
 
 /// The `pricing` keys read, and their meters.
@@ -124,6 +129,14 @@ pub fn parse(body: &[u8]) -> Result<FetchedList, FetchError> {
 }
 
 fn offering(model: Model) -> Result<RawOffering, SkippedModel> {
+    if let Some(outputs) = non_text_outputs(model.output_modalities.as_ref()) {
+        return Err(skip(
+            &model.id,
+            SkipReason::UnsupportedPricing(format!(
+                "outputs {outputs}, not text: not billed per token"
+            )),
+        ));
+    }
     let pricing =
         pricing(&model).map_err(|detail| skip(&model.id, SkipReason::Unparseable(detail)))?;
     let display_name = text(model.display_name.as_ref()).or_else(|| text(model.title.as_ref()));
@@ -133,6 +146,17 @@ fn offering(model: Model) -> Result<RawOffering, SkippedModel> {
         model.context_size.as_ref().and_then(whole_number),
         pricing,
     ))
+}
+
+/// The output modalities, when they are listed and none is text (a speech,
+/// image or video model, billed per character, second or image).
+fn non_text_outputs(modalities: Option<&Value>) -> Option<String> {
+    let modalities = modalities?.as_array()?;
+    let names: Vec<&str> = modalities.iter().filter_map(Value::as_str).collect();
+    if names.is_empty() || names.iter().any(|m| m.eq_ignore_ascii_case("text")) {
+        return None;
+    }
+    Some(names.join(", "))
 }
 
 fn pricing(model: &Model) -> Result<RawPricing, String> {
@@ -342,5 +366,18 @@ mod tests {
                 (Meter::CacheWrite5mTokens, "0.0000005".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn models_without_text_output_are_skipped() {
+        let e = read(
+            r#"{"id":"tts","input_token_price_per_m":500,"output_token_price_per_m":0,"output_modalities":["audio"]}"#,
+        )
+        .expect_err("skipped");
+        assert!(e.contains("outputs audio"), "{e}");
+        assert!(read(
+            r#"{"id":"chat","input_token_price_per_m":500,"output_token_price_per_m":900,"output_modalities":["text"]}"#
+        )
+        .is_ok());
     }
 }
