@@ -241,7 +241,10 @@ async fn two_replicas_on_one_postgres_make_one_sync() {
     let Some(db) = common::postgres("two_replicas_on_one_postgres_make_one_sync").await else {
         return;
     };
-    let provider = slow_provider(Duration::from_millis(1000)).await;
+    // The provider's first answer takes 30 s, longer than any burst: the
+    // sync stays running for the whole burst (a sync that finished during
+    // it would rightly let a later trigger through). It is cancelled after.
+    let provider = hangs_once_then_answers().await;
     let a = Replica::start(&db.url, &provider.uri(), &[]);
     let b = Replica::start(&db.url, &provider.uri(), &[]);
     let client = reqwest::Client::new();
@@ -269,6 +272,30 @@ async fn two_replicas_on_one_postgres_make_one_sync() {
         "{}{}",
         a.base,
         accepted[0]["poll_url"].as_str().expect("poll url")
+    );
+    let (status, _) = admin(
+        &client,
+        reqwest::Method::POST,
+        &format!("{poll}/cancel"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "cancel accepted");
+    let (done, _) = poll_until_finished(&client, &poll).await;
+    assert_eq!(done["status"], "cancelled");
+    // The next sync runs to its end on the other replica's view too.
+    let (status, again) = admin(
+        &client,
+        reqwest::Method::POST,
+        &format!("{}/admin/pricing/sync/trigger", b.base),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "{again}");
+    let poll = format!(
+        "{}{}",
+        a.base,
+        again["poll_url"].as_str().expect("poll url")
     );
     let (done, _) = poll_until_finished(&client, &poll).await;
     assert_eq!(done["status"], "completed");

@@ -214,6 +214,23 @@ async fn the_operators_scenario(db: TestDatabase) {
         "{text}"
     );
     assert!(!text.contains("claude"), "no model id as a label");
+
+    // A method a client makes up adds no series: it is counted as `other`.
+    let long = "X".repeat(300);
+    for made_up in ["FOO1", long.as_str()] {
+        let method = reqwest::Method::from_bytes(made_up.as_bytes()).expect("a token");
+        let answer = app.call(method, "/health", None, None).await;
+        assert!(answer.status().is_client_error(), "{made_up}");
+    }
+    let text = app
+        .call(reqwest::Method::GET, "/metrics", None, None)
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(!text.contains("FOO1"), "{text}");
+    assert!(!text.contains(&long), "a 300-character method label");
+    assert!(text.contains("method=\"other\""), "{text}");
 }
 
 async fn a_running_sync_can_be_cancelled(db: TestDatabase) {

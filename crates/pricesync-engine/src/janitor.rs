@@ -21,12 +21,21 @@ pub(crate) async fn janitor_pass(shared: &Shared, prune: bool) -> usize {
         .await
     {
         Ok(report) => {
-            if !report.requeued.is_empty() || !report.failed.is_empty() {
+            if !report.is_empty() {
                 tracing::warn!(requeued = ?report.requeued, failed = ?report.failed,
+                    cancelled = ?report.cancelled,
                     "rescued jobs whose worker stopped heartbeating");
-                metrics::rescued(report.requeued.len(), report.failed.len());
+                metrics::rescued(
+                    report.requeued.len(),
+                    report.failed.len(),
+                    report.cancelled.len(),
+                );
             }
             requeued = report.requeued.len();
+            for _ in &report.cancelled {
+                // The admin's cancel, carried out by the rescuer.
+                metrics::job_finished("cancelled", None);
+            }
             for id in &report.failed {
                 // Failed by the rescuer: count it and let its schedule retry
                 // sooner, as if its worker had reported the failure.

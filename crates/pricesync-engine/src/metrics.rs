@@ -172,9 +172,10 @@ pub(crate) fn queue_lag(seconds: f64) {
     histogram!(QUEUE_LAG).record(seconds);
 }
 
-pub(crate) fn rescued(requeued: usize, failed: usize) {
+pub(crate) fn rescued(requeued: usize, failed: usize, cancelled: usize) {
     counter!(JOBS_RESCUED, "outcome" => "requeued").increment(requeued as u64);
     counter!(JOBS_RESCUED, "outcome" => "failed").increment(failed as u64);
+    counter!(JOBS_RESCUED, "outcome" => "cancelled").increment(cancelled as u64);
 }
 
 pub(crate) fn tick(outcome: &'static str) {

@@ -509,6 +509,49 @@ async fn dead_workers_jobs_are_rescued_then_failed_when_out_of_attempts(store: S
     );
 }
 
+/// An admin cancels a running job, then its worker dies before it stops
+/// the job: the rescuer ends it cancelled (not re-queued to run again), and
+/// its provider is free.
+async fn a_cancel_survives_the_workers_death(store: Store) {
+    let queued = enqueued(&store, &["openrouter"]).await;
+    let running = store
+        .claim_next_job("dies")
+        .await
+        .expect("claim")
+        .expect("job");
+    store
+        .cancel_job(running.id, "admin:ops")
+        .await
+        .expect("cancel");
+    store
+        .age_heartbeat_for_tests(running.id, Duration::from_secs(60))
+        .await
+        .expect("age");
+    let report = store
+        .rescue_stale_jobs(Duration::from_secs(30))
+        .await
+        .expect("rescue");
+    assert_eq!(report.cancelled, [queued.id]);
+    assert!(report.requeued.is_empty() && report.failed.is_empty());
+    let job = store
+        .get_job(queued.id)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(job.state, JobState::Cancelled);
+    assert!(job.finished_at.is_some());
+    assert!(
+        store
+            .claim_next_job("another")
+            .await
+            .expect("claim")
+            .is_none(),
+        "nothing to run again"
+    );
+    // The provider is free for the next sync.
+    enqueued(&store, &["openrouter"]).await;
+}
+
 async fn shutdown_requeues_without_using_an_attempt(store: Store) {
     enqueued(&store, &["openrouter"]).await;
     let running = store
@@ -799,6 +842,7 @@ async fn a_failure_brings_the_next_run_forward(store: Store) {
 
 pricesync_store::on_both_backends!(
     a_lease_has_one_holder_until_it_expires,
+    a_cancel_survives_the_workers_death,
     a_stale_fence_cannot_write_prices,
     many_acquirers_one_holder,
     concurrent_triggers_make_exactly_one_job,

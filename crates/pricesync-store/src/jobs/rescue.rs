@@ -21,12 +21,24 @@ pub struct RescueReport {
     pub requeued: Vec<Uuid>,
     /// Jobs failed for having used every attempt.
     pub failed: Vec<Uuid>,
+    /// Jobs an admin had asked to cancel: their worker died before it
+    /// stopped them, so they end `cancelled` instead of running again.
+    pub cancelled: Vec<Uuid>,
+}
+
+impl RescueReport {
+    /// Whether the pass rescued nothing.
+    pub fn is_empty(&self) -> bool {
+        self.requeued.is_empty() && self.failed.is_empty() && self.cancelled.is_empty()
+    }
 }
 
 impl Store {
     /// Rescues jobs whose worker stopped heartbeating for longer than
-    /// `timeout`: re-queued while attempts remain, else failed with a clear
-    /// message (and their providers freed). The dead worker's leases on the
+    /// `timeout`: a job an admin asked to cancel ends `cancelled` (a cancel
+    /// survives its worker's death); the others are re-queued while
+    /// attempts remain, else failed with a clear message (finished jobs
+    /// free their providers). The dead worker's leases on the
     /// job's providers are removed, so the next attempt need not wait for
     /// them to expire; fencing keeps a worker that was only paused from
     /// writing.
@@ -36,12 +48,16 @@ impl Store {
              the job was failed by the rescuer",
             timeout.as_secs()
         ));
+        let cancelled_message = truncate_error(
+            "cancelled by an admin; its worker stopped heartbeating before it could stop the job",
+        );
         Ok(on_conn!(self, writer, |conn| {
             conn.transaction(async |conn| -> StoreResult<RescueReport> {
                 let stale = jobs::state
                     .eq(JobState::InProgress.as_str())
                     .and(jobs::heartbeat_at.lt(DbNowPlus::before(timeout).nullable()));
-                let found: Vec<(SqlUuid, Option<String>, String, i32, i32)> = jobs::table
+                type Found = (SqlUuid, Option<String>, String, i32, i32, bool);
+                let found: Vec<Found> = jobs::table
                     .filter(stale.clone())
                     .select((
                         jobs::id,
@@ -49,15 +65,23 @@ impl Store {
                         jobs::providers,
                         jobs::attempt,
                         jobs::max_attempts,
+                        jobs::cancel_requested,
                     ))
                     .load(conn)
                     .await?;
                 let mut report = RescueReport::default();
-                for (id, worker, providers, attempt, max_attempts) in found {
+                for (id, worker, providers, attempt, max_attempts, cancel) in found {
                     // Re-check staleness in the UPDATE: another rescuer (or a
                     // late heartbeat) may have got there first.
                     let target = jobs::table.filter(jobs::id.eq(id)).filter(stale.clone());
-                    let changed = if attempt < max_attempts {
+                    let outcome = if cancel {
+                        JobState::Cancelled
+                    } else if attempt < max_attempts {
+                        JobState::Queued
+                    } else {
+                        JobState::Failed
+                    };
+                    let changed = if outcome == JobState::Queued {
                         diesel::update(target)
                             .set((
                                 jobs::state.eq(JobState::Queued.as_str()),
@@ -67,20 +91,22 @@ impl Store {
                             .execute(conn)
                             .await?
                     } else {
-                        let failed = diesel::update(target)
+                        let error = if cancel { &cancelled_message } else { &message };
+                        let ended = diesel::update(target)
                             .set((
-                                jobs::state.eq(JobState::Failed.as_str()),
+                                jobs::state.eq(outcome.as_str()),
                                 jobs::finished_at.eq(DbNow.nullable()),
-                                jobs::error.eq(&message),
+                                jobs::error.eq(error),
                             ))
                             .execute(conn)
                             .await?;
-                        if failed == 1 {
+                        // A finished job frees its providers.
+                        if ended == 1 {
                             diesel::delete(active::table.filter(active::job_id.eq(id)))
                                 .execute(conn)
                                 .await?;
                         }
-                        failed
+                        ended
                     };
                     if changed != 1 {
                         continue;
@@ -91,10 +117,10 @@ impl Store {
                         let keys = providers.split(',').map(provider_lease_key).collect();
                         leases::release_held_by(&worker, keys).execute(conn).await?;
                     }
-                    if attempt < max_attempts {
-                        report.requeued.push(id.0);
-                    } else {
-                        report.failed.push(id.0);
+                    match outcome {
+                        JobState::Cancelled => report.cancelled.push(id.0),
+                        JobState::Queued => report.requeued.push(id.0),
+                        _ => report.failed.push(id.0),
                     }
                 }
                 Ok(report)
