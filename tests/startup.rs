@@ -148,6 +148,29 @@ fn serves_on_sqlite_by_default_and_stops_on_sigterm() {
     });
     assert_eq!(body["status"], "ok");
 
+    // The counters the alert rules read exist at zero before any event,
+    // for each configured provider, so the first event after a start
+    // shows as an increase.
+    let metrics = runtime.block_on(async {
+        reqwest::get(format!("http://{address}/metrics"))
+            .await
+            .expect("answers")
+            .text()
+            .await
+            .expect("text")
+    });
+    for series in [
+        "pricing_lock_renew_failures_total{provider=\"openrouter\"} 0",
+        "pricing_fencing_rejections_total{provider=\"nearai\"} 0",
+        "pricing_lock_contention_total{provider=\"featherless\"} 0",
+        "pricing_provider_fetch_errors_total{provider=\"alibaba-cloud\",kind=\"timeout\"} 0",
+        "pricing_models_skipped_total{provider=\"openrouter\",reason=\"above_maximum\"} 0",
+        "pricing_sync_jobs_rescued_total{outcome=\"requeued\"} 0",
+        "pricing_sync_jobs_rescued_total{outcome=\"failed\"} 0",
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
+
     let pid = server.child.id().to_string();
     let killed = Command::new("kill")
         .args(["-TERM", &pid])

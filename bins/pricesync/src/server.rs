@@ -95,14 +95,17 @@ impl Application {
             .local_addr()
             .context("reading the bound address")?
             .port();
+        // The recorder first, so the counters the alerts read exist at zero
+        // before the engine's first event.
+        if api::ops::prometheus().is_none() {
+            tracing::warn!("metrics are not exported: the recorder could not be installed");
+        }
+        pricesync_engine::metrics::register_at_zero(&config.providers);
         let engine = Arc::new(
             Engine::start(store.clone(), fetchers, config.engine.clone(), hooks)
                 .await
                 .context("cannot start the sync engine")?,
         );
-        if api::ops::prometheus().is_none() {
-            tracing::warn!("metrics are not exported: the recorder could not be installed");
-        }
         if config.admin_tokens.is_empty() {
             tracing::warn!("PRICESYNC_ADMIN_TOKENS is empty: the admin API refuses every request");
         }

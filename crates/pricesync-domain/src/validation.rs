@@ -144,6 +144,23 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// Every value [`SkipReason::code`] gives, for metrics registered at
+    /// zero before the first skip.
+    pub const CODES: [&'static str; 12] = [
+        "invalid_model_id",
+        "negative_price",
+        "below_minimum",
+        "above_maximum",
+        "duplicate_component",
+        "overlapping_windows",
+        "uncovered_time",
+        "invalid_time_window",
+        "no_prices",
+        "conflicting_duplicate",
+        "unparseable",
+        "unsupported_pricing",
+    ];
+
     /// A short label from a fixed set, safe as a metric label.
     pub fn code(&self) -> &'static str {
         match self {
@@ -375,6 +392,38 @@ mod tests {
             source: PriceSource::Api,
             pricing: RawPricing::Metered(prices.iter().map(|(m, p)| (base(*m), dec(p))).collect()),
         }
+    }
+
+    #[test]
+    fn codes_lists_every_code() {
+        let key = base(Meter::InputTokens);
+        let every = [
+            SkipReason::InvalidModelId(IdError::Empty { what: "model id" }),
+            SkipReason::NegativePrice {
+                key,
+                value: Decimal::ONE,
+            },
+            SkipReason::BelowMinimum {
+                key,
+                value: Decimal::ONE,
+                min: Decimal::ONE,
+            },
+            SkipReason::AboveMaximum {
+                key,
+                value: Decimal::ONE,
+                max: Decimal::ONE,
+            },
+            SkipReason::DuplicateComponent(key),
+            SkipReason::OverlappingWindows(key, key),
+            SkipReason::UncoveredTime(key),
+            SkipReason::InvalidTimeWindow(String::new()),
+            SkipReason::NoPrices,
+            SkipReason::ConflictingDuplicate,
+            SkipReason::Unparseable(String::new()),
+            SkipReason::UnsupportedPricing(String::new()),
+        ];
+        let codes: Vec<&str> = every.iter().map(SkipReason::code).collect();
+        assert_eq!(codes, SkipReason::CODES);
     }
 
     #[test]

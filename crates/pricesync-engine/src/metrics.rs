@@ -91,6 +91,32 @@ pub fn describe() {
     describe_counter!(SCHEDULER_TICKS, "Scheduler ticks by outcome.");
 }
 
+/// Registers every counter the alert rules read at zero, for each of its
+/// known label values, so that `increase()` sees the first event after a
+/// start (a series that appears only with its first event reads as no
+/// increase). Call once, after installing a recorder, with the configured
+/// providers.
+pub fn register_at_zero<S: AsRef<str>>(providers: &[S]) {
+    for provider in providers {
+        let p = || provider.as_ref().to_owned();
+        for kind in pricesync_providers::FetchError::KINDS {
+            counter!(FETCH_ERRORS, "provider" => p(), "kind" => kind).increment(0);
+        }
+        for reason in pricesync_domain::SkipReason::CODES {
+            counter!(MODELS_SKIPPED, "provider" => p(), "reason" => reason).increment(0);
+        }
+        for status in ["added", "updated", "unchanged", "removed", "skipped"] {
+            counter!(MODELS_SYNCED, "provider" => p(), "status" => status).increment(0);
+        }
+        counter!(LEASE_CONTENTION, "provider" => p()).increment(0);
+        counter!(LEASE_RENEW_FAILURES, "provider" => p()).increment(0);
+        counter!(FENCING_REJECTIONS, "provider" => p()).increment(0);
+    }
+    for outcome in ["requeued", "failed", "cancelled"] {
+        counter!(JOBS_RESCUED, "outcome" => outcome).increment(0);
+    }
+}
+
 /// Histogram buckets (seconds) suited to each histogram, for the exporter.
 pub fn buckets() -> Vec<(&'static str, Vec<f64>)> {
     vec![

@@ -54,6 +54,18 @@ fn retry_after_text(seconds: Option<u64>) -> String {
 }
 
 impl FetchError {
+    /// Every value [`FetchError::kind`] gives, for metrics registered at
+    /// zero before the first error.
+    pub const KINDS: [&'static str; 7] = [
+        "missing_credentials",
+        "timeout",
+        "connect",
+        "rate_limited",
+        "http_status",
+        "too_large",
+        "malformed",
+    ];
+
     /// A short label from a fixed set, safe as a metric label.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -82,6 +94,29 @@ impl FetchError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_lists_every_kind() {
+        let every = [
+            FetchError::MissingCredentials {
+                provider: String::new(),
+                variable: String::new(),
+            },
+            FetchError::Timeout { seconds: 1 },
+            FetchError::Connect(String::new()),
+            FetchError::RateLimited {
+                retry_after_seconds: None,
+            },
+            FetchError::HttpStatus {
+                status: 500,
+                detail: String::new(),
+            },
+            FetchError::TooLarge { limit_bytes: 1 },
+            FetchError::Malformed(String::new()),
+        ];
+        let kinds: Vec<&str> = every.iter().map(FetchError::kind).collect();
+        assert_eq!(kinds, FetchError::KINDS);
+    }
 
     #[test]
     fn errors_are_classified() {

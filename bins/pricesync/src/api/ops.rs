@@ -39,6 +39,7 @@ pub(crate) fn prometheus() -> Option<PrometheusHandle> {
                 Ok(()) => {
                     pricesync_engine::metrics::describe();
                     super::describe_http_metrics();
+                    describe_pool_metrics();
                     Some(handle)
                 }
                 Err(e) => {
@@ -48,6 +49,26 @@ pub(crate) fn prometheus() -> Option<PrometheusHandle> {
             }
         })
         .clone()
+}
+
+/// Database pool connections by state (`in_use`, `idle`), sampled when
+/// `/metrics` is scraped.
+const POOL_CONNECTIONS: &str = "pricing_db_pool_connections";
+/// The pool's maximum size.
+const POOL_MAX_CONNECTIONS: &str = "pricing_db_pool_max_connections";
+/// Requests waiting for a pooled connection.
+const POOL_WAITING: &str = "pricing_db_pool_waiting";
+
+fn describe_pool_metrics() {
+    ::metrics::describe_gauge!(
+        POOL_CONNECTIONS,
+        "Database pool connections by state (in_use, idle), sampled at each scrape."
+    );
+    ::metrics::describe_gauge!(POOL_MAX_CONNECTIONS, "The database pool's maximum size.");
+    ::metrics::describe_gauge!(
+        POOL_WAITING,
+        "Requests waiting for a database connection, sampled at each scrape."
+    );
 }
 
 /// `GET /metrics`: Prometheus text.
@@ -65,10 +86,10 @@ pub(crate) async fn metrics_text(
     store: web::Data<Store>,
 ) -> Result<HttpResponse, MetricsUnavailable> {
     let status = store.pool_status();
-    ::metrics::gauge!("pricing_db_pool_connections", "state" => "in_use").set(status.in_use as f64);
-    ::metrics::gauge!("pricing_db_pool_connections", "state" => "idle").set(status.idle as f64);
-    ::metrics::gauge!("pricing_db_pool_max_connections").set(status.max_size as f64);
-    ::metrics::gauge!("pricing_db_pool_waiting").set(status.waiting as f64);
+    ::metrics::gauge!(POOL_CONNECTIONS, "state" => "in_use").set(status.in_use as f64);
+    ::metrics::gauge!(POOL_CONNECTIONS, "state" => "idle").set(status.idle as f64);
+    ::metrics::gauge!(POOL_MAX_CONNECTIONS).set(status.max_size as f64);
+    ::metrics::gauge!(POOL_WAITING).set(status.waiting as f64);
     // Prometheus text, not JSON: the one body that is not a typed `Json`.
     let handle = prometheus().ok_or(MetricsUnavailable)?;
     Ok(HttpResponse::Ok()
