@@ -240,6 +240,11 @@ async fn docs_redirect() -> HttpResponse {
 /// Registers Swagger UI under `/docs/` (its assets are compiled in) and the
 /// redirect from `/docs`: pages for people, outside the document.
 pub(crate) fn configure_ui(cfg: &mut web::ServiceConfig) -> &mut web::ServiceConfig {
-    cfg.service(SwaggerUi::new(format!("{DOCS_PATH}{{_:.*}}")).config(Config::from(OPENAPI_PATH)))
-        .route("/docs", web::get().to(docs_redirect))
+    cfg.service(
+        SwaggerUi::new(format!("{DOCS_PATH}{{_:.*}}"))
+            // No call to the public validator service: it would send the
+            // internal spec URL out of the network.
+            .config(Config::from(OPENAPI_PATH).validator_url("none")),
+    )
+    .route("/docs", web::get().to(docs_redirect))
 }
