@@ -13,7 +13,6 @@ use diesel::sql_types::BigInt;
 use diesel::sqlite::Sqlite;
 use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::schema::pricing_sync_lock as lock;
@@ -36,7 +35,7 @@ pub fn provider_lease_key(provider: &str) -> String {
 /// its columns keep their established names: `owner` is [`Lease::worker`]
 /// (the process that holds it) and `holder` is [`Lease::requested_by`] (on
 /// whose behalf).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     /// What is leased, e.g. `pricing_sync:openrouter`.
     pub key: String,
@@ -48,13 +47,10 @@ pub struct Lease {
     /// The fencing token; larger means newer.
     pub fence: i64,
     /// When it was taken.
-    #[serde(with = "time::serde::rfc3339")]
     pub acquired_at: OffsetDateTime,
     /// When it was last renewed.
-    #[serde(with = "time::serde::rfc3339")]
     pub renewed_at: OffsetDateTime,
     /// When it lapses unless renewed.
-    #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
 }
 

@@ -26,7 +26,7 @@ use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text};
 pub const MAX_ROWS_PER_STATEMENT: usize = 1000;
 
 /// What [`Store::apply_price_diff`] wrote, row by row.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteReport {
     /// New rows in `models`.
     pub models_inserted: usize,

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -17,7 +16,7 @@ use crate::store::on_conn;
 use crate::{JobRecord, NewJob, ScheduleSlot, Store, StoreError, StoreResult};
 
 /// A schedule as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleRecord {
     /// Its name (`default`, or `provider:<name>` for a provider's own interval).
     pub name: String,
@@ -28,10 +27,8 @@ pub struct ScheduleRecord {
     /// Whether ticks enqueue runs.
     pub enabled: bool,
     /// When the next run is due.
-    #[serde(with = "time::serde::rfc3339")]
     pub next_run_at: OffsetDateTime,
     /// The slot of the last run enqueued (or skipped).
-    #[serde(with = "time::serde::rfc3339::option")]
     pub last_slot_at: Option<OffsetDateTime>,
     /// The last job enqueued.
     pub last_job_id: Option<Uuid>,

@@ -47,7 +47,7 @@ pub(crate) enum Backend {
 }
 
 /// A snapshot of the connection pool, for `/metrics/pool`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStatus {
     /// The most connections the pool opens.
     pub max_size: usize,

@@ -6,7 +6,6 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
 use pricesync_domain::ProviderRunStatus;
-use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -18,7 +17,7 @@ use crate::store::on_conn;
 use crate::{Store, StoreError, StoreResult};
 
 /// One provider's result within a job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderLog {
     /// The provider.
     pub provider: String,
@@ -45,10 +44,8 @@ pub struct ProviderLog {
     /// Why it failed, truncated, secret-free.
     pub error: Option<String>,
     /// When it started.
-    #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
     /// When it finished.
-    #[serde(with = "time::serde::rfc3339")]
     pub finished_at: OffsetDateTime,
 }
 

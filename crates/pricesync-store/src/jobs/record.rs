@@ -2,7 +2,6 @@
 
 use diesel::prelude::*;
 use pricesync_domain::{JobState, ProviderId};
-use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -48,7 +47,7 @@ pub struct ScheduleSlot {
 }
 
 /// A job as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {
     /// The job's id (`sync_id` in the API).
     pub id: Uuid,
@@ -69,16 +68,12 @@ pub struct JobRecord {
     /// An admin asked to cancel it.
     pub cancel_requested: bool,
     /// When it was enqueued.
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When its current (last) attempt started.
-    #[serde(with = "time::serde::rfc3339::option")]
     pub started_at: Option<OffsetDateTime>,
     /// Its worker's last heartbeat.
-    #[serde(with = "time::serde::rfc3339::option")]
     pub heartbeat_at: Option<OffsetDateTime>,
     /// When it reached a final state.
-    #[serde(with = "time::serde::rfc3339::option")]
     pub finished_at: Option<OffsetDateTime>,
     /// Providers in the job.
     pub providers_total: u32,
