@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::api::auth::{parse_admin_tokens, AdminToken};
 use pricesync_domain::{Decimal, ShrinkGuard, ValidationPolicy};
-use pricesync_engine::{EngineConfig, SchedulerConfig, SyncOptions, DEFAULT_PROVIDERS};
+use pricesync_engine::{EngineConfig, SchedulerConfig, SyncOptions};
 use pricesync_providers::{env_name, known_providers, HttpPolicy};
 use pricesync_store::{redact_url, DatabaseUrl, PoolConfig, DEFAULT_DATABASE_URL};
 
@@ -232,7 +232,7 @@ impl Env<'_> {
 fn provider_list(env: &Env<'_>) -> Result<Vec<String>, ConfigError> {
     const VARIABLE: &str = "PRICING_SYNC_PROVIDERS";
     let Some(value) = env.get(VARIABLE) else {
-        return Ok(DEFAULT_PROVIDERS.iter().map(|p| (*p).to_owned()).collect());
+        return Ok(SchedulerConfig::default().providers);
     };
     let known = known_providers();
     let mut providers: Vec<String> = Vec::new();
@@ -528,7 +528,7 @@ mod tests {
         assert_eq!(c.shutdown_grace, engine.shutdown_grace);
         assert_eq!(c.pool, PoolConfig::default());
         assert_eq!(c.http, HttpPolicy::default());
-        assert_eq!(c.providers, DEFAULT_PROVIDERS);
+        assert_eq!(c.providers, pricesync_providers::DEFAULT_SYNC_PROVIDERS);
     }
 
     #[test]

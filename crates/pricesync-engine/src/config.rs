@@ -5,12 +5,6 @@ use std::time::Duration;
 
 use crate::sync::SyncOptions;
 
-/// The providers configured and synced on schedule when nothing else is
-/// said: the default of [`SchedulerConfig::providers`], and the one list an
-/// embedding service should use for its own default. The list itself lives
-/// with the provider registry ([`pricesync_providers::DEFAULT_SYNC_PROVIDERS`]).
-pub const DEFAULT_PROVIDERS: &[&str] = pricesync_providers::DEFAULT_SYNC_PROVIDERS;
-
 /// How the engine runs. `Default` gives the documented defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
@@ -76,7 +70,8 @@ pub struct SchedulerConfig {
     pub enabled: bool,
     /// Time between runs. Default 6 h.
     pub interval: Duration,
-    /// Providers synced on schedule. Default [`DEFAULT_PROVIDERS`].
+    /// Providers synced on schedule. Default
+    /// [`pricesync_providers::DEFAULT_SYNC_PROVIDERS`].
     pub providers: Vec<String>,
     /// Providers with an interval of their own (their own schedule).
     pub provider_intervals: BTreeMap<String, Duration>,
@@ -94,7 +89,10 @@ impl Default for SchedulerConfig {
         Self {
             enabled: true,
             interval: Duration::from_secs(6 * 3600),
-            providers: DEFAULT_PROVIDERS.iter().map(|p| (*p).to_owned()).collect(),
+            providers: pricesync_providers::DEFAULT_SYNC_PROVIDERS
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
             provider_intervals: BTreeMap::new(),
             startup_delay: Duration::from_secs(30),
             tick_interval: Duration::from_secs(5),

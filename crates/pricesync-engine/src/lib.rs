@@ -32,7 +32,7 @@ mod stop;
 mod sync;
 mod worker;
 
-pub use config::{new_worker_id, EngineConfig, SchedulerConfig, DEFAULT_PROVIDERS};
+pub use config::{new_worker_id, EngineConfig, SchedulerConfig};
 pub use engine::{Engine, EngineError, EngineHandle, JobView, TriggerOutcome, TriggerRequest};
 pub use hooks::{NoHooks, SyncHooks, SyncPoint};
 pub use sync::{
