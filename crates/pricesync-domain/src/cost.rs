@@ -327,7 +327,6 @@ pub fn cost(
         };
         bill(meter, quantity, price, billed_as).map_err(&fail)?;
     }
-    lines.sort_by_key(|l| l.meter);
     Ok(CostBreakdown {
         pricing_kind: PricingKind::Metered,
         lines,
@@ -344,8 +343,9 @@ fn rfc3339(at: OffsetDateTime) -> String {
         .unwrap_or_else(|_| at.to_string())
 }
 
-/// The usage as `(meter, quantity billed at that meter)`: the text input and
-/// output are what remains of the totals after their parts.
+/// The usage as `(meter, quantity billed at that meter)`, in meter order (so
+/// the breakdown's lines come out in meter order without a sort): the text
+/// input and output are what remains of the totals after their parts.
 fn check_usage(u: &Usage) -> Result<[(Meter, u64); 14], CostErrorKind> {
     let input_parts = [
         u.cache_read_tokens,
@@ -424,4 +424,16 @@ fn find_price(
         }
     }
     any_time
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_usage_parts_come_in_meter_order() {
+        let parts = check_usage(&Usage::default()).expect("consistent");
+        let meters: Vec<Meter> = parts.iter().map(|(m, _)| *m).collect();
+        assert_eq!(meters, Meter::ALL);
+    }
 }
