@@ -9,6 +9,10 @@ use crate::api::types::admin::{ActiveSyncs, SchedulerStatus, SyncJob, SyncSummar
 use crate::api::types::read::Model;
 use crate::Config;
 
+mod review;
+
+pub use review::{decide, held, skipped};
+
 /// Prints `value` as pretty JSON on stdout.
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!(
@@ -27,6 +31,16 @@ struct FetchOutput<'a> {
     valid: usize,
     models: &'a [pricesync_domain::ModelOffering],
     skipped: &'a [pricesync_domain::SkippedModel],
+}
+
+/// `pricesync sync --dry-run --json`: the body of
+/// `GET /admin/pricing/sync/{id}` with the whole diff of
+/// `GET /admin/pricing/sync/{id}/changes`.
+#[derive(serde::Serialize)]
+struct DryRunOutput {
+    #[serde(flatten)]
+    sync: SyncJob,
+    changes: Vec<crate::api::types::review::PlannedChange>,
 }
 
 /// `pricesync status --json`: the body of `GET /admin/pricing/scheduler/status`
@@ -188,13 +202,23 @@ pub async fn sync(
     }
     engine.shutdown().await;
     let logs = store.job_provider_logs(job.id).await?;
+    let changes = if record.dry_run {
+        review::planned_changes(job.id, review::all_planned(&store, job.id, None).await?)
+    } else {
+        Vec::new()
+    };
     if args.json {
         // The same body as `GET /admin/pricing/sync/{id}`.
         let view = pricesync_engine::JobView {
             job: record.clone(),
             providers: logs,
         };
-        print_json(&SyncJob::from(&view))?;
+        let sync = SyncJob::from(&view);
+        if record.dry_run {
+            print_json(&DryRunOutput { sync, changes })?;
+        } else {
+            print_json(&sync)?;
+        }
     } else {
         println!(
             "sync {} {}{}",
@@ -207,7 +231,7 @@ pub async fn sync(
             }
         );
         println!(
-            "{:<16} {:<10} {:>8} {:>7} {:>8} {:>10} {:>8} {:>8} {:>8}  error",
+            "{:<16} {:<10} {:>8} {:>7} {:>8} {:>10} {:>8} {:>8} {:>6} {:>8}  error",
             "provider",
             "status",
             "fetched",
@@ -216,11 +240,12 @@ pub async fn sync(
             "unchanged",
             "skipped",
             "removed",
+            "held",
             "ms"
         );
         for l in &logs {
             println!(
-                "{:<16} {:<10} {:>8} {:>7} {:>8} {:>10} {:>8} {:>8} {:>8}  {}",
+                "{:<16} {:<10} {:>8} {:>7} {:>8} {:>10} {:>8} {:>8} {:>6} {:>8}  {}",
                 l.provider,
                 l.status.as_str(),
                 l.models_fetched,
@@ -229,9 +254,20 @@ pub async fn sync(
                 l.models_unchanged,
                 l.models_skipped,
                 l.models_removed,
+                l.changes_held,
                 l.duration_ms,
                 l.error.as_deref().unwrap_or("")
             );
+        }
+        if record.dry_run {
+            println!();
+            review::print_changes(&changes);
+        }
+        if logs.iter().any(|l| l.models_skipped > 0) {
+            println!("skipped models: pricesync skipped {}", record.id);
+        }
+        if !record.dry_run && logs.iter().any(|l| l.changes_held > 0) {
+            println!("held price changes (not applied): pricesync held");
         }
     }
     Ok(if record.state == pricesync_domain::JobState::Completed {

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::api::auth::{parse_admin_tokens, AdminToken};
-use pricesync_domain::{Decimal, ShrinkGuard, ValidationPolicy};
+use pricesync_domain::{Decimal, HoldPolicy, ShrinkGuard, ValidationPolicy};
 use pricesync_engine::{EngineConfig, SchedulerConfig, SyncOptions};
 use pricesync_providers::{env_name, known_providers, HttpPolicy};
 use pricesync_store::{redact_url, DatabaseUrl, PoolConfig, DEFAULT_DATABASE_URL};
@@ -332,6 +332,9 @@ fn engine_config(
             _ => Err("use a whole percentage from 0 to 100".to_owned()),
         },
     )?;
+    let hold = env.or("PRICESYNC_HOLD_FACTOR", defaults.sync.hold, |v| {
+        v.parse::<HoldPolicy>().map_err(|e| e.to_string())
+    })?;
     let lease_ttl = env.or(
         "PRICESYNC_LEASE_TTL_SECS",
         defaults.lease_ttl,
@@ -403,6 +406,7 @@ fn engine_config(
             shrink_guard: ShrinkGuard {
                 min_listed_percent: shrink,
             },
+            hold,
             ..defaults.sync
         },
         scheduler,

@@ -73,6 +73,47 @@ enum Command {
         #[command(subcommand)]
         action: Option<LockAction>,
     },
+    /// List the models a sync skipped, with the reason for each.
+    Skipped {
+        /// The sync id.
+        sync_id: String,
+        /// Only this provider.
+        #[arg(long)]
+        provider: Option<String>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List price changes held for approval (moved by more than
+    /// PRICESYNC_HOLD_FACTOR between two syncs), oldest first.
+    Held {
+        /// pending (the default), approved, rejected, superseded or all.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this provider.
+        #[arg(long)]
+        provider: Option<String>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a held price change: apply it (recorded in history with
+    /// who approved).
+    Approve {
+        /// The held change's id.
+        id: String,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reject a held price change: the old price stays.
+    Reject {
+        /// The held change's id.
+        id: String,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print current prices from the database.
     Prices {
         /// Only this provider.
@@ -171,6 +212,22 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .as_ref()
                 .map(|LockAction::Release { key }| key.as_str());
             return cli::locks(&config, release).await;
+        }
+        Command::Skipped {
+            sync_id,
+            provider,
+            json,
+        } => return cli::skipped(&config, &sync_id, provider.as_deref(), json).await,
+        Command::Held {
+            status,
+            provider,
+            json,
+        } => return cli::held(&config, status.as_deref(), provider.as_deref(), json).await,
+        Command::Approve { id, json } => {
+            return cli::decide(&config, &id, pricesync_store::Decision::Approve, json).await
+        }
+        Command::Reject { id, json } => {
+            return cli::decide(&config, &id, pricesync_store::Decision::Reject, json).await
         }
         Command::Prices { provider, json } => {
             return cli::prices(&config, provider.as_deref(), json).await

@@ -34,7 +34,7 @@ async fn start(db: TestDatabase, with_token: bool) -> (TestApp, Arc<Notify>) {
     (builder.start(db).await, gate)
 }
 
-const ADMIN_ROUTES: [(&str, &str); 9] = [
+const ADMIN_ROUTES: [(&str, &str); 14] = [
     ("POST", "/admin/pricing/scheduler/trigger"),
     ("POST", "/admin/pricing/sync/trigger"),
     (
@@ -50,6 +50,23 @@ const ADMIN_ROUTES: [(&str, &str); 9] = [
     ("GET", "/admin/pricing/scheduler/status"),
     ("GET", "/admin/pricing/locks"),
     ("DELETE", "/admin/pricing/locks/pricing_sync:openrouter"),
+    (
+        "GET",
+        "/admin/pricing/sync/0190f5a2-0000-7000-8000-000000000000/skipped",
+    ),
+    (
+        "GET",
+        "/admin/pricing/sync/0190f5a2-0000-7000-8000-000000000000/changes",
+    ),
+    ("GET", "/admin/pricing/held-changes"),
+    (
+        "POST",
+        "/admin/pricing/held-changes/0190f5a2-0000-7000-8000-000000000000/approve",
+    ),
+    (
+        "POST",
+        "/admin/pricing/held-changes/0190f5a2-0000-7000-8000-000000000000/reject",
+    ),
 ];
 
 async fn every_admin_route_needs_a_valid_token(db: TestDatabase) {

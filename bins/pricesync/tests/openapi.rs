@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Every route the server serves, as the document must name it.
-const ROUTES: [(&str, &str); 17] = [
+const ROUTES: [(&str, &str); 22] = [
     ("get", "/v1/pricing/models"),
     ("get", "/v1/pricing/models/{provider}/{model_id}"),
     ("get", "/v1/pricing/history"),
@@ -31,6 +31,11 @@ const ROUTES: [(&str, &str); 17] = [
     ("get", "/admin/pricing/scheduler/status"),
     ("get", "/admin/pricing/locks"),
     ("delete", "/admin/pricing/locks/{key}"),
+    ("get", "/admin/pricing/sync/{sync_id}/skipped"),
+    ("get", "/admin/pricing/sync/{sync_id}/changes"),
+    ("get", "/admin/pricing/held-changes"),
+    ("post", "/admin/pricing/held-changes/{id}/approve"),
+    ("post", "/admin/pricing/held-changes/{id}/reject"),
     ("get", "/health"),
     ("get", "/ready"),
     ("get", "/metrics"),

@@ -5,7 +5,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::{ModelId, ModelOffering, ModelStatus, PriceComponent, StoredOffering, ValidatedList};
+use crate::{
+    ComponentKey, HeldChange, ModelId, ModelOffering, ModelStatus, PriceComponent, StoredOffering,
+    UsdPerUnit, ValidatedList,
+};
 
 /// Refuses removals when a fresh list is suspiciously short: an empty or
 /// truncated response must not mark a provider's whole catalogue removed.
@@ -79,10 +82,14 @@ pub struct PriceDiff {
     pub removed: Vec<ModelOffering>,
     /// Set when the shrink guard held removals back.
     pub suppressed_removal: Option<SuppressedRemoval>,
+    /// Component changes held for an admin's decision (see
+    /// [`crate::hold_implausible_changes`]); not part of `updated`.
+    pub held: Vec<HeldChange>,
 }
 
 impl PriceDiff {
-    /// Whether applying the diff writes nothing.
+    /// Whether applying the diff changes no price or model (held changes
+    /// are not applied, so they do not count).
     pub fn is_empty(&self) -> bool {
         self.added.is_empty()
             && self.reactivated.is_empty()
@@ -109,6 +116,193 @@ impl PriceDiff {
                 .map(move |c| (o.model_id(), ComponentChange::Removed(*c)))
         });
         added.chain(changed).chain(removed)
+    }
+}
+
+/// How a model changes in a diff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelChangeKind {
+    /// A model never seen before.
+    Added,
+    /// A listed model whose prices, kind or descriptive fields changed.
+    Updated,
+    /// A removed model listed again.
+    Reactivated,
+    /// A model no longer listed.
+    Removed,
+}
+
+/// How one component changes in a diff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComponentChangeKind {
+    /// A new component.
+    Added,
+    /// A new price for an existing component.
+    Changed,
+    /// A component no longer priced.
+    Removed,
+    /// A new price held for an admin's approval (the old one stays).
+    Held,
+}
+
+macro_rules! text_enum {
+    ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        impl $name {
+            /// The stored and serialised name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(text: &str) -> Result<Self, String> {
+                match text {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(format!("unknown {} {other:?}", stringify!($name))),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(ModelChangeKind {
+    Added = "added",
+    Updated = "updated",
+    Reactivated = "reactivated",
+    Removed = "removed",
+});
+text_enum!(ComponentChangeKind {
+    Added = "added",
+    Changed = "changed",
+    Removed = "removed",
+    Held = "held",
+});
+
+/// One component of a [`DiffEntry`]: which price, how it changes, and its
+/// value before and after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiffComponent {
+    /// Meter, band and window.
+    pub key: ComponentKey,
+    /// How it changes.
+    pub change: ComponentChangeKind,
+    /// The price in force before (none for an added component).
+    pub old: Option<UsdPerUnit>,
+    /// The price after (none for a removed one; for a held one, the price
+    /// the provider lists, not applied).
+    pub new: Option<UsdPerUnit>,
+}
+
+/// A line of a diff as a report shows it: a model's component change, or a
+/// model whose kind or descriptive fields alone changed (`component` none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffEntry {
+    /// The model.
+    pub model_id: ModelId,
+    /// How the model changes.
+    pub model_change: ModelChangeKind,
+    /// The component change, if any.
+    pub component: Option<DiffComponent>,
+}
+
+impl DiffComponent {
+    fn of(change: ComponentChange) -> Self {
+        let (change, key, old, new) = match change {
+            ComponentChange::Added(c) => (ComponentChangeKind::Added, c.key(), None, Some(c)),
+            ComponentChange::Changed { old, new } => (
+                ComponentChangeKind::Changed,
+                new.key(),
+                Some(old),
+                Some(new),
+            ),
+            ComponentChange::Removed(c) => (ComponentChangeKind::Removed, c.key(), Some(c), None),
+        };
+        Self {
+            key,
+            change,
+            old: old.map(|c| c.usd_per_unit),
+            new: new.map(|c| c.usd_per_unit),
+        }
+    }
+}
+
+impl PriceDiff {
+    /// The whole diff as report lines, by model id, then in the order added,
+    /// changed, held, removed components come for that model.
+    pub fn entries(&self) -> Vec<DiffEntry> {
+        let mut entries = Vec::new();
+        let mut push =
+            |model: &ModelId, kind: ModelChangeKind, component: Option<DiffComponent>| {
+                entries.push(DiffEntry {
+                    model_id: model.clone(),
+                    model_change: kind,
+                    component,
+                });
+            };
+        for offering in &self.added {
+            for c in offering.components() {
+                push(
+                    offering.model_id(),
+                    ModelChangeKind::Added,
+                    Some(DiffComponent::of(ComponentChange::Added(*c))),
+                );
+            }
+            if offering.components().is_empty() {
+                push(offering.model_id(), ModelChangeKind::Added, None);
+            }
+        }
+        let changed = self
+            .reactivated
+            .iter()
+            .map(|m| (m, ModelChangeKind::Reactivated))
+            .chain(self.updated.iter().map(|m| (m, ModelChangeKind::Updated)));
+        for (model, kind) in changed {
+            for c in &model.components {
+                push(model.after.model_id(), kind, Some(DiffComponent::of(*c)));
+            }
+            let held_here = self
+                .held
+                .iter()
+                .any(|h| &h.model_id == model.after.model_id());
+            if model.components.is_empty() && !held_here {
+                push(model.after.model_id(), kind, None);
+            }
+        }
+        for held in &self.held {
+            push(
+                &held.model_id,
+                ModelChangeKind::Updated,
+                Some(DiffComponent {
+                    key: held.new.key(),
+                    change: ComponentChangeKind::Held,
+                    old: Some(held.old.usd_per_unit),
+                    new: Some(held.new.usd_per_unit),
+                }),
+            );
+        }
+        for offering in &self.removed {
+            for c in offering.components() {
+                push(
+                    offering.model_id(),
+                    ModelChangeKind::Removed,
+                    Some(DiffComponent::of(ComponentChange::Removed(*c))),
+                );
+            }
+            if offering.components().is_empty() {
+                push(offering.model_id(), ModelChangeKind::Removed, None);
+            }
+        }
+        // Stable: a model's lines keep the order above.
+        entries.sort_by(|a, b| a.model_id.cmp(&b.model_id));
+        entries
     }
 }
 
@@ -346,6 +540,94 @@ mod tests {
         ));
         let after = apply_diff(&old, &diff);
         assert_eq!(after[0].status, ModelStatus::Active);
+    }
+
+    #[test]
+    fn entries_list_every_change_by_model() {
+        let mut old = stored(&fresh(&[
+            ("a", "0.000001"),
+            ("b", "0.000001"),
+            ("c", "0.000001"),
+            ("r", "0.000002"),
+        ]));
+        old[3].status = ModelStatus::Removed;
+        let diff = diff_price_lists(
+            &old,
+            &fresh(&[
+                ("a", "0.000002"),
+                ("b", "0.000001"),
+                ("n", "0.000003"),
+                ("r", "0.000002"),
+            ]),
+            ShrinkGuard {
+                min_listed_percent: 0,
+            },
+        );
+        type Line<'a> = (
+            String,
+            &'a str,
+            Option<&'a str>,
+            Option<String>,
+            Option<String>,
+        );
+        let lines: Vec<Line> = diff
+            .entries()
+            .into_iter()
+            .map(|e| {
+                let c = e.component.expect("every change here is a component's");
+                (
+                    e.model_id.as_str().to_owned(),
+                    e.model_change.as_str(),
+                    Some(c.change.as_str()),
+                    c.old.map(|p| p.to_string()),
+                    c.new.map(|p| p.to_string()),
+                )
+            })
+            .collect();
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(
+            lines,
+            [
+                (
+                    "a".to_owned(),
+                    "updated",
+                    Some("changed"),
+                    s("0.000001"),
+                    s("0.000002")
+                ),
+                (
+                    "c".to_owned(),
+                    "removed",
+                    Some("removed"),
+                    s("0.000001"),
+                    None
+                ),
+                ("n".to_owned(), "added", Some("added"), None, s("0.000003")),
+                (
+                    "r".to_owned(),
+                    "reactivated",
+                    Some("added"),
+                    None,
+                    s("0.000002")
+                ),
+            ]
+        );
+        for kind in [
+            ModelChangeKind::Added,
+            ModelChangeKind::Updated,
+            ModelChangeKind::Reactivated,
+            ModelChangeKind::Removed,
+        ] {
+            assert_eq!(kind.as_str().parse::<ModelChangeKind>(), Ok(kind));
+        }
+        for kind in [
+            ComponentChangeKind::Added,
+            ComponentChangeKind::Changed,
+            ComponentChangeKind::Removed,
+            ComponentChangeKind::Held,
+        ] {
+            assert_eq!(kind.as_str().parse::<ComponentChangeKind>(), Ok(kind));
+        }
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! - validation of a fetched list with magnitude bounds that catch unit
 //!   mix-ups ([`ValidationPolicy`], [`SkipReason`]);
 //! - the diff of a stored list against a fetched one ([`diff_price_lists`]),
-//!   with the shrink guard that refuses mass removals;
+//!   with the shrink guard that refuses mass removals, and the hold on
+//!   implausible price moves ([`HoldPolicy`]);
 //! - UTC time-of-day windows of a price ([`TimeWindow`]);
 //! - what a request cost, exactly, at the time it ran ([`cost`]);
 //! - the states of a sync job ([`JobState`]).
@@ -19,6 +20,7 @@
 
 mod cost;
 mod diff;
+mod hold;
 mod ids;
 mod job;
 mod offering;
@@ -31,9 +33,11 @@ pub use cost::{
     cost, CardComponent, CostBreakdown, CostError, CostErrorKind, CostLine, PriceCard, Usage,
 };
 pub use diff::{
-    apply_diff, component_diff, diff_price_lists, ComponentChange, ModelChange, PriceDiff,
-    ShrinkGuard, SuppressedRemoval,
+    apply_diff, component_diff, diff_price_lists, ComponentChange, ComponentChangeKind,
+    DiffComponent, DiffEntry, ModelChange, ModelChangeKind, PriceDiff, ShrinkGuard,
+    SuppressedRemoval,
 };
+pub use hold::{hold_implausible_changes, HeldChange, HoldFactorError, HoldPolicy};
 pub use ids::{IdError, ModelId, ProviderId};
 pub use job::{JobState, ParseStateError, ProviderRunStatus};
 pub use offering::{

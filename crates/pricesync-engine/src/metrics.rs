@@ -30,6 +30,8 @@ pub const FETCH_ERRORS: &str = "pricing_provider_fetch_errors_total";
 pub const MODELS_SKIPPED: &str = "pricing_models_skipped_total";
 /// Price component changes by provider and change.
 pub const PRICE_CHANGES: &str = "pricing_price_changes_total";
+/// Price changes held for an admin's approval, by provider.
+pub const PRICE_CHANGES_HELD: &str = "pricing_price_changes_held_total";
 /// Lease acquisitions refused because another holder had it.
 pub const LEASE_CONTENTION: &str = "pricing_lock_contention_total";
 /// Lease renewals that failed or came late.
@@ -67,6 +69,10 @@ pub fn describe() {
     describe_counter!(
         PRICE_CHANGES,
         "Price component changes by provider and kind of change."
+    );
+    describe_counter!(
+        PRICE_CHANGES_HELD,
+        "Price component changes held for an admin's approval (moved by more than the hold factor), by provider; counted at each sync that holds them."
     );
     describe_counter!(
         LEASE_CONTENTION,
@@ -108,6 +114,7 @@ pub fn register_at_zero<S: AsRef<str>>(providers: &[S]) {
         for status in ["added", "updated", "unchanged", "removed", "skipped"] {
             counter!(MODELS_SYNCED, "provider" => p(), "status" => status).increment(0);
         }
+        counter!(PRICE_CHANGES_HELD, "provider" => p()).increment(0);
         counter!(LEASE_CONTENTION, "provider" => p()).increment(0);
         counter!(LEASE_RENEW_FAILURES, "provider" => p()).increment(0);
         counter!(FENCING_REJECTIONS, "provider" => p()).increment(0);
@@ -169,6 +176,7 @@ pub(crate) fn provider_synced(provider: &str, summary: &ProviderSyncSummary, dry
             };
             counter!(PRICE_CHANGES, "provider" => p(), "change" => kind).increment(1);
         }
+        counter!(PRICE_CHANGES_HELD, "provider" => p()).increment(summary.held as u64);
         let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
         gauge!(LAST_SYNC, "provider" => p()).set(now);
     }

@@ -81,36 +81,45 @@ pub(crate) async fn run_provider(
 /// Writes the provider's log row and metrics, and logs its end.
 async fn record(shared: &Shared, job: &JobRecord, name: &str, outcome: &ProviderOutcome) {
     let failed = u32::from(outcome.error.is_some());
+    let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    let summary = outcome.summary.as_ref();
     let log = NewProviderLog {
         provider: name.to_owned(),
         status: outcome.status,
-        counts: outcome
-            .summary
-            .as_ref()
-            .map_or([0, 0, 0, 0, 0, 0, failed], |s| {
-                let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
-                [
-                    n(s.fetched),
-                    n(s.added),
-                    n(s.updated),
-                    n(s.unchanged),
-                    n(s.skipped.len()),
-                    n(s.removed),
-                    failed,
-                ]
-            }),
-        removals_suppressed: outcome
-            .summary
-            .as_ref()
-            .is_some_and(|s| s.suppressed_removal.is_some()),
+        counts: summary.map_or([0, 0, 0, 0, 0, 0, failed], |s| {
+            [
+                n(s.fetched),
+                n(s.added),
+                n(s.updated),
+                n(s.unchanged),
+                n(s.skipped.len()),
+                n(s.removed),
+                failed,
+            ]
+        }),
+        removals_suppressed: summary.is_some_and(|s| s.suppressed_removal.is_some()),
+        changes_held: summary.map_or(0, |s| n(s.held)),
         duration: outcome.duration,
         error: outcome.error.clone(),
+        skipped: summary.map(|s| s.skipped.clone()).unwrap_or_default(),
+        // A dry run reports its whole diff; a run that wrote has it in the
+        // price history.
+        planned: summary
+            .filter(|_| job.dry_run)
+            .map(|s| s.diff.entries())
+            .unwrap_or_default(),
     };
     if let Err(e) = shared.store.record_provider_log(job.id, &log).await {
         tracing::warn!(job = %job.id, provider = name, error = %e, "cannot record the provider's result");
     }
     if let Some(summary) = &outcome.summary {
         metrics::provider_synced(name, summary, job.dry_run);
+        if summary.held > 0 && !job.dry_run {
+            tracing::warn!(
+                job = %job.id, provider = name, held = summary.held,
+                "price changes held for approval: list them with GET /admin/pricing/held-changes?status=pending"
+            );
+        }
         if let Some(suppressed) = &summary.suppressed_removal {
             tracing::warn!(
                 job = %job.id, provider = name, active_before = suppressed.active_before,

@@ -1,8 +1,8 @@
 //! One provider's list: validate, diff against the stored list, write.
 
 use pricesync_domain::{
-    diff_price_lists, validate_price_list, PriceDiff, ProviderId, ShrinkGuard, SkippedModel,
-    SuppressedRemoval, ValidationPolicy,
+    diff_price_lists, hold_implausible_changes, validate_price_list, HoldPolicy, PriceDiff,
+    ProviderId, ShrinkGuard, SkippedModel, SuppressedRemoval, ValidationPolicy,
 };
 use pricesync_providers::FetchedList;
 use pricesync_store::{Fence, Store, StoreResult, WriteReport};
@@ -15,6 +15,8 @@ pub struct SyncOptions {
     pub validation: ValidationPolicy,
     /// When a short list may remove models.
     pub shrink_guard: ShrinkGuard,
+    /// Which price moves are held for an admin's approval.
+    pub hold: HoldPolicy,
     /// Compute and report the diff, write nothing.
     pub dry_run: bool,
 }
@@ -43,6 +45,8 @@ pub struct ProviderSyncSummary {
     pub unchanged: usize,
     /// Models removed from the provider's list.
     pub removed: usize,
+    /// Price changes held for an admin's approval (not applied).
+    pub held: usize,
     /// Models skipped, with reasons; their stored prices stay.
     pub skipped: Vec<SkippedModel>,
     /// Set when the shrink guard held removals back.
@@ -64,7 +68,8 @@ pub async fn plan_price_list(
     let mut validated = validate_price_list(fetched.models, &options.validation);
     validated.add_skipped(fetched.skipped);
     let stored = store.load_provider_prices(provider).await?;
-    let diff = diff_price_lists(&stored, &validated, options.shrink_guard);
+    let mut diff = diff_price_lists(&stored, &validated, options.shrink_guard);
+    hold_implausible_changes(&mut diff, options.hold);
     let (_, skipped) = validated.into_parts();
     Ok(SyncPlan {
         fetched: fetched_count,
@@ -99,6 +104,7 @@ pub async fn write_plan(
         updated: diff.updated.len(),
         unchanged: diff.unchanged.len(),
         removed: diff.removed.len(),
+        held: diff.held.len(),
         skipped: plan.skipped,
         suppressed_removal: diff.suppressed_removal,
         written,

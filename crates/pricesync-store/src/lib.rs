@@ -22,6 +22,7 @@
 mod batch;
 mod config;
 mod error;
+mod held;
 mod jobs;
 mod leases;
 mod pool;
@@ -36,9 +37,11 @@ pub mod testing;
 
 pub use config::{redact_url, DatabaseUrl, PoolConfig, DEFAULT_DATABASE_URL};
 pub use error::{Cause, StoreError, StoreResult};
+pub use held::{DecideOutcome, Decision, HeldQuery, HeldRecord, HeldStatus};
 pub use jobs::{
     truncate_error, BusyProvider, CancelOutcome, EnqueueOutcome, HeartbeatOutcome, JobProgress,
-    JobRecord, NewJob, NewProviderLog, ProviderLog, RescueReport, ScheduleSlot, MAX_ERROR_CHARS,
+    JobRecord, NewJob, NewProviderLog, PlannedRecord, ProviderLog, ReportQuery, RescueReport,
+    ScheduleSlot, SkippedRecord, MAX_ERROR_CHARS, MAX_SKIP_DETAIL_CHARS,
 };
 pub use leases::{provider_lease_key, Fence, Lease};
 pub use prices::{WriteReport, MAX_ROWS_PER_STATEMENT};

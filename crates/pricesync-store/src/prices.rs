@@ -11,6 +11,7 @@ use pricesync_domain::{
 use uuid::Uuid;
 
 use crate::batch::{binds, BatchInsert, InsertRow, Upsert};
+use crate::held::record_held;
 use crate::leases::LeaseConn;
 use crate::schema::{model_prices, models};
 use crate::sql_types::{DbDecimal, DbNow, DbUuid, SqlDecimal, SqlUuid};
@@ -40,10 +41,17 @@ pub struct WriteReport {
     pub prices_deleted: usize,
     /// Rows of `model_pricing_history` inserted.
     pub history_rows: usize,
+    /// Held changes pending after the write (new or held again).
+    pub held_pending: usize,
+    /// Held changes not held anew because an admin rejected exactly them.
+    pub held_rejected_before: usize,
+    /// Pending held changes the provider no longer lists, now superseded.
+    pub held_superseded: usize,
 }
 
 impl WriteReport {
-    /// Every row written, all tables together.
+    /// Every model, price and history row written (held changes are
+    /// bookkeeping, counted apart).
     pub fn rows_written(&self) -> usize {
         self.models_inserted
             + self.models_updated
@@ -343,12 +351,17 @@ const PRICE_UPSERT: Upsert = Upsert {
 
 /// The model ids whose database ids a diff needs.
 fn existing_model_ids(diff: &PriceDiff) -> Vec<&str> {
-    diff.reactivated
+    let mut ids: Vec<&str> = diff
+        .reactivated
         .iter()
         .chain(&diff.updated)
         .map(|c| c.after.model_id().as_str())
         .chain(diff.removed.iter().map(|o| o.model_id().as_str()))
-        .collect()
+        .chain(diff.held.iter().map(|h| h.model_id.as_str()))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 type ModelColumns = (String, Option<String>, String, String, String, Option<i64>);
@@ -461,7 +474,9 @@ impl Store {
 
     /// Writes a provider's diff in one transaction: model rows, current
     /// prices and a history row (old, new, when, which sync) for every added,
-    /// changed and removed component. An empty diff writes nothing.
+    /// changed and removed component. The diff's held changes are recorded
+    /// (`crate::held`), and the provider's pending held changes it no
+    /// longer holds are superseded. An empty diff writes no price row.
     ///
     /// With a `fence`, the transaction commits only if, inside it, the lease
     /// still carries that fencing token and has not expired (the lease row is
@@ -474,8 +489,13 @@ impl Store {
         sync_id: Option<Uuid>,
         fence: Option<&Fence>,
     ) -> StoreResult<WriteReport> {
-        if diff.is_empty() {
-            return Ok(WriteReport::default());
+        if diff.is_empty() && diff.held.is_empty() {
+            let mut report = WriteReport::default();
+            let none: HashMap<String, Uuid> = HashMap::new();
+            on_conn!(self, writer, |conn| {
+                record_held!(conn, provider, &[], &none, sync_id, report);
+            });
+            return Ok(report);
         }
         let needed = existing_model_ids(diff);
         Ok(on_conn!(self, writer, |conn| {
@@ -564,6 +584,7 @@ impl Store {
                     .execute(conn)
                     .await?;
                 }
+                record_held!(conn, provider, &diff.held, &ids, sync_id, report);
                 Ok(report)
             })
             .await?

@@ -155,6 +155,8 @@ pub struct HistoryEntry {
     pub sync_id: Option<Uuid>,
     /// When.
     pub changed_at: OffsetDateTime,
+    /// The admin who approved it, for a held change applied on approval.
+    pub approved_by: Option<String>,
 }
 
 /// A page of history.
@@ -356,6 +358,7 @@ impl Store {
             Option<SqlDecimal>,
             Option<SqlUuid>,
             SqlTime,
+            Option<String>,
         );
         let limit = clamp_limit(query.limit)?;
         let rows: Vec<Row> = on_conn!(self, readers, |conn| {
@@ -373,6 +376,7 @@ impl Store {
                     model_pricing_history::new_usd_per_unit,
                     model_pricing_history::sync_id,
                     model_pricing_history::changed_at,
+                    model_pricing_history::approved_by,
                 ))
                 .order(model_pricing_history::id)
                 .limit(limit + 1)
@@ -393,8 +397,20 @@ impl Store {
         });
         let has_more = rows.len() > limit as usize;
         let mut entries = Vec::with_capacity(rows.len().min(limit as usize));
-        for (id, provider, model_id, meter, band, window, change, old, new, sync_id, at) in
-            rows.into_iter().take(limit as usize)
+        for (
+            id,
+            provider,
+            model_id,
+            meter,
+            band,
+            window,
+            change,
+            old,
+            new,
+            sync_id,
+            at,
+            approved_by,
+        ) in rows.into_iter().take(limit as usize)
         {
             let what = format!("history entry {id}");
             entries.push(HistoryEntry {
@@ -418,6 +434,7 @@ impl Store {
                 new_usd_per_unit: new.map(|d| decimal(d, &what)).transpose()?,
                 sync_id: sync_id.map(|u| u.0),
                 changed_at: at.0,
+                approved_by,
             });
         }
         let next_cursor = if has_more {

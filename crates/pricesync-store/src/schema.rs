@@ -52,6 +52,7 @@ diesel::table! {
         new_usd_per_unit -> Nullable<DbDecimal>,
         sync_id -> Nullable<DbUuid>,
         changed_at -> DbTimestamp,
+        approved_by -> Nullable<Text>,
     }
 }
 
@@ -113,6 +114,60 @@ diesel::table! {
         error -> Nullable<Text>,
         started_at -> DbTimestamp,
         finished_at -> DbTimestamp,
+        changes_held -> Integer,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    pricing_sync_skipped (job_id, provider, seq) {
+        job_id -> DbUuid,
+        provider -> Text,
+        seq -> Integer,
+        provider_model_id -> Text,
+        reason -> Text,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{DbDecimal, DbUuid};
+
+    pricing_sync_planned_changes (job_id, provider, seq) {
+        job_id -> DbUuid,
+        provider -> Text,
+        seq -> Integer,
+        provider_model_id -> Text,
+        model_change -> Text,
+        meter -> Nullable<Text>,
+        min_prompt_tokens -> Nullable<BigInt>,
+        utc_window -> Nullable<Text>,
+        component_change -> Nullable<Text>,
+        old_usd_per_unit -> Nullable<DbDecimal>,
+        new_usd_per_unit -> Nullable<DbDecimal>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{DbDecimal, DbTimestamp, DbUuid};
+
+    held_price_changes (id) {
+        id -> DbUuid,
+        model_id -> DbUuid,
+        meter -> Text,
+        min_prompt_tokens -> BigInt,
+        utc_window -> Text,
+        old_usd_per_unit -> DbDecimal,
+        new_usd_per_unit -> DbDecimal,
+        status -> Text,
+        sync_id -> Nullable<DbUuid>,
+        held_at -> DbTimestamp,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<DbTimestamp>,
     }
 }
 
@@ -153,6 +208,9 @@ diesel::joinable!(model_prices -> models (model_id));
 diesel::joinable!(model_pricing_history -> models (model_id));
 diesel::joinable!(pricing_sync_log -> pricing_sync_jobs (job_id));
 diesel::joinable!(pricing_sync_active_providers -> pricing_sync_jobs (job_id));
+diesel::joinable!(pricing_sync_skipped -> pricing_sync_jobs (job_id));
+diesel::joinable!(pricing_sync_planned_changes -> pricing_sync_jobs (job_id));
+diesel::joinable!(held_price_changes -> models (model_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     models,
@@ -163,4 +221,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pricing_sync_log,
     pricing_sync_lock,
     pricing_sync_schedules,
+    pricing_sync_skipped,
+    pricing_sync_planned_changes,
+    held_price_changes,
 );

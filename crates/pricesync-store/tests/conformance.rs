@@ -3,11 +3,15 @@
 //! a database of its own.
 
 use pricesync_domain::{
-    apply_diff, diff_price_lists, parse_decimal, validate_price_list, ComponentKey, Meter,
-    ModelStatus, PriceDiff, PriceSource, ProviderId, RawOffering, RawPricing, ShrinkGuard,
-    StoredOffering, TimeWindow, ValidatedList, ValidationPolicy,
+    apply_diff, diff_price_lists, hold_implausible_changes, parse_decimal, validate_price_list,
+    ComponentChangeKind, ComponentKey, HoldPolicy, Meter, ModelChangeKind, ModelStatus, PriceDiff,
+    PriceSource, PricingKind, ProviderId, ProviderRunStatus, RawOffering, RawPricing, ShrinkGuard,
+    SkipReason, SkippedModel, StoredOffering, TimeWindow, ValidatedList, ValidationPolicy,
 };
-use pricesync_store::{HistoryChange, HistoryQuery, ModelQuery, StatusFilter, Store, WriteReport};
+use pricesync_store::{
+    DecideOutcome, Decision, EnqueueOutcome, HeldQuery, HeldStatus, HistoryChange, HistoryQuery,
+    ModelQuery, NewJob, NewProviderLog, ReportQuery, StatusFilter, Store, WriteReport,
+};
 use uuid::Uuid;
 
 fn provider(name: &str) -> ProviderId {
@@ -603,8 +607,424 @@ async fn time_of_day_prices_and_new_meters_round_trip(store: Store) {
     assert_eq!(model.prices.len(), 8);
 }
 
+// ---------------------------------------------------------------------------
+// Skips, dry-run diffs and held changes.
+
+async fn held_sync(
+    store: &Store,
+    p: &ProviderId,
+    fresh: &ValidatedList,
+) -> (PriceDiff, WriteReport) {
+    let stored = store.load_provider_prices(p).await.expect("load");
+    let mut diff = diff_price_lists(&stored, fresh, ShrinkGuard::default());
+    hold_implausible_changes(&mut diff, HoldPolicy::default());
+    let report = store
+        .apply_price_diff(p, &diff, Some(Uuid::now_v7()), None)
+        .await
+        .expect("apply");
+    (diff, report)
+}
+
+fn two_models(a_input: &str, b_input: &str) -> ValidatedList {
+    list(vec![
+        raw(
+            "org/a",
+            &[
+                (Meter::InputTokens, 0, a_input),
+                (Meter::OutputTokens, 0, "0.00006"),
+            ],
+        ),
+        raw("org/b", &[(Meter::InputTokens, 0, b_input)]),
+    ])
+}
+
+async fn held(store: &Store, status: Option<HeldStatus>) -> Vec<pricesync_store::HeldRecord> {
+    store
+        .list_held_changes(&HeldQuery {
+            status,
+            limit: 100,
+            ..HeldQuery::default()
+        })
+        .await
+        .expect("held")
+}
+
+async fn input_price(store: &Store, p: &ProviderId, model: &str) -> String {
+    let m = store
+        .get_model(p, model)
+        .await
+        .expect("get")
+        .expect("stored");
+    m.prices
+        .iter()
+        .find(|c| c.meter == Meter::InputTokens)
+        .expect("input price")
+        .usd_per_unit
+        .to_string()
+}
+
+async fn an_implausible_move_is_held_until_approved(store: Store) {
+    let p = provider("openrouter");
+    held_sync(&store, &p, &two_models("0.000015", "0.000001")).await;
+    // a: 1000x drop (inside the magnitude bounds): held. b: 2x: applied.
+    let (diff, report) = held_sync(&store, &p, &two_models("0.000000015", "0.000002")).await;
+    assert_eq!(diff.held.len(), 1);
+    assert_eq!(report.held_pending, 1);
+    assert_eq!(
+        input_price(&store, &p, "org/a").await,
+        "0.000015",
+        "the old price stays"
+    );
+    assert_eq!(input_price(&store, &p, "org/b").await, "0.000002");
+    let pending = held(&store, Some(HeldStatus::Pending)).await;
+    assert_eq!(pending.len(), 1);
+    let change = &pending[0];
+    assert_eq!(
+        (change.provider.as_str(), change.model_id.as_str()),
+        ("openrouter", "org/a")
+    );
+    assert_eq!(
+        (change.old.to_string(), change.new.to_string()),
+        ("0.000015".to_owned(), "0.000000015".to_owned())
+    );
+
+    // Held again by the next sync: still one pending change.
+    let (_, again) = held_sync(&store, &p, &two_models("0.000000015", "0.000002")).await;
+    assert_eq!(again.held_pending, 1);
+    assert_eq!(again.rows_written(), 0);
+    assert_eq!(held(&store, None).await.len(), 1);
+
+    let outcome = store
+        .decide_held_change(change.id, Decision::Approve, "admin:ops")
+        .await
+        .expect("approve");
+    let DecideOutcome::Decided(approved) = outcome else {
+        panic!("approval refused: {outcome:?}");
+    };
+    assert_eq!(approved.status, HeldStatus::Approved);
+    assert_eq!(approved.decided_by.as_deref(), Some("admin:ops"));
+    assert!(approved.decided_at.is_some());
+    assert_eq!(input_price(&store, &p, "org/a").await, "0.000000015");
+    let history = store
+        .price_history(&HistoryQuery {
+            provider: Some(p.clone()),
+            model: Some("org/a".to_owned()),
+            limit: 100,
+            ..HistoryQuery::default()
+        })
+        .await
+        .expect("history");
+    let last = history.entries.last().expect("an entry");
+    assert_eq!(last.change, HistoryChange::Changed);
+    assert_eq!(last.approved_by.as_deref(), Some("admin:ops"));
+    assert_eq!(
+        last.new_usd_per_unit.map(|p| p.to_string()).as_deref(),
+        Some("0.000000015")
+    );
+    // Deciding twice is refused; the sync after approval changes nothing.
+    assert!(matches!(
+        store
+            .decide_held_change(change.id, Decision::Reject, "admin:x")
+            .await
+            .expect("decide"),
+        DecideOutcome::NotPending(_)
+    ));
+    let (diff, _) = held_sync(&store, &p, &two_models("0.000000015", "0.000002")).await;
+    assert!(diff.is_empty() && diff.held.is_empty());
+    assert!(matches!(
+        store
+            .decide_held_change(Uuid::now_v7(), Decision::Approve, "admin:x")
+            .await
+            .expect("decide"),
+        DecideOutcome::NotFound
+    ));
+}
+
+async fn a_rejected_change_is_not_held_again_and_a_revert_supersedes(store: Store) {
+    let p = provider("openrouter");
+    held_sync(&store, &p, &two_models("0.000015", "0.000001")).await;
+    held_sync(&store, &p, &two_models("0.000015", "0.001")).await;
+    let pending = held(&store, Some(HeldStatus::Pending)).await;
+    assert_eq!(pending.len(), 1);
+    let DecideOutcome::Decided(rejected) = store
+        .decide_held_change(pending[0].id, Decision::Reject, "admin:ops")
+        .await
+        .expect("reject")
+    else {
+        panic!("rejection refused");
+    };
+    assert_eq!(rejected.status, HeldStatus::Rejected);
+    assert_eq!(input_price(&store, &p, "org/b").await, "0.000001");
+    // The provider keeps listing the rejected price: nothing new is held.
+    let (_, report) = held_sync(&store, &p, &two_models("0.000015", "0.001")).await;
+    assert_eq!((report.held_pending, report.held_rejected_before), (0, 1));
+    assert!(held(&store, Some(HeldStatus::Pending)).await.is_empty());
+    assert_eq!(input_price(&store, &p, "org/b").await, "0.000001");
+
+    // A different implausible price is held anew; when the provider goes
+    // back to the stored price, the pending change is superseded.
+    held_sync(&store, &p, &two_models("0.000015", "0.0001")).await;
+    let pending = held(&store, Some(HeldStatus::Pending)).await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].new.to_string(), "0.0001");
+    let (_, report) = held_sync(&store, &p, &two_models("0.000015", "0.000001")).await;
+    assert_eq!(report.held_superseded, 1);
+    let superseded = held(&store, Some(HeldStatus::Superseded)).await;
+    assert_eq!(superseded.len(), 1);
+    assert!(superseded[0].decided_by.is_none() && superseded[0].decided_at.is_some());
+    // A superseded change can no longer be approved.
+    assert!(matches!(
+        store
+            .decide_held_change(superseded[0].id, Decision::Approve, "admin:ops")
+            .await
+            .expect("decide"),
+        DecideOutcome::NotPending(_)
+    ));
+}
+
+async fn a_price_applied_after_a_hold_supersedes_it(store: Store) {
+    let p = provider("openrouter");
+    held_sync(&store, &p, &two_models("0.000015", "0.000001")).await;
+    held_sync(&store, &p, &two_models("0.000015", "0.001")).await;
+    let pending = held(&store, Some(HeldStatus::Pending)).await;
+    // The provider moves to a plausible price, which applies: the held
+    // change is superseded in the same transaction, so nobody can approve
+    // a change that is no longer listed.
+    let (_, report) = held_sync(&store, &p, &two_models("0.000015", "0.000002")).await;
+    assert_eq!(report.held_superseded, 1);
+    assert_eq!(input_price(&store, &p, "org/b").await, "0.000002");
+    match store
+        .decide_held_change(pending[0].id, Decision::Approve, "admin:ops")
+        .await
+        .expect("decide")
+    {
+        DecideOutcome::NotPending(record) => assert_eq!(record.status, HeldStatus::Superseded),
+        other => panic!("expected not pending, got {other:?}"),
+    }
+    assert_eq!(input_price(&store, &p, "org/b").await, "0.000002");
+}
+
+async fn approving_a_move_from_zero_makes_a_free_model_metered(store: Store) {
+    let p = provider("nearai");
+    let free = list(vec![raw(
+        "org/f",
+        &[(Meter::InputTokens, 0, "0"), (Meter::OutputTokens, 0, "0")],
+    )]);
+    held_sync(&store, &p, &free).await;
+    let priced = list(vec![raw(
+        "org/f",
+        &[
+            (Meter::InputTokens, 0, "0.000001"),
+            (Meter::OutputTokens, 0, "0"),
+        ],
+    )]);
+    let (diff, _) = held_sync(&store, &p, &priced).await;
+    assert_eq!(diff.held.len(), 1, "a move from zero is held");
+    let model = store
+        .get_model(&p, "org/f")
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(model.pricing_kind, PricingKind::Free);
+    let pending = held(&store, Some(HeldStatus::Pending)).await;
+    assert!(pending[0].old.is_zero());
+    store
+        .decide_held_change(pending[0].id, Decision::Approve, "admin:ops")
+        .await
+        .expect("approve");
+    let model = store
+        .get_model(&p, "org/f")
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(model.pricing_kind, PricingKind::Metered);
+}
+
+async fn skips_and_a_dry_run_diff_are_recorded_per_provider(store: Store) {
+    let job = match store
+        .enqueue_job(&NewJob {
+            providers: vec![provider("openrouter"), provider("together")],
+            dry_run: true,
+            triggered_by: "test".to_owned(),
+            max_attempts: 3,
+            schedule: None,
+        })
+        .await
+        .expect("enqueue")
+    {
+        EnqueueOutcome::Enqueued(job) => job,
+        other => panic!("not enqueued: {other:?}"),
+    };
+    let p = provider("openrouter");
+    sync(&store, &p, &two_models("0.000015", "0.000001")).await;
+    let stored = store.load_provider_prices(&p).await.expect("load");
+    let mut diff = diff_price_lists(
+        &stored,
+        &list(vec![
+            raw(
+                "org/a",
+                &[
+                    (Meter::InputTokens, 0, "0.000000015"),
+                    (Meter::OutputTokens, 0, "0.00007"),
+                ],
+            ),
+            raw("org/c", &[(Meter::InputTokens, 0, "0.000003")]),
+        ]),
+        ShrinkGuard {
+            min_listed_percent: 0,
+        },
+    );
+    hold_implausible_changes(&mut diff, HoldPolicy::default());
+    let skipped: Vec<SkippedModel> = (0..1500)
+        .map(|i| SkippedModel {
+            provider_model_id: format!("org/tts-{i:04}"),
+            reason: SkipReason::UnsupportedPricing(format!("billed per character ({i})")),
+        })
+        .collect();
+    let log = |provider: &str, skipped: Vec<SkippedModel>, planned| NewProviderLog {
+        provider: provider.to_owned(),
+        status: ProviderRunStatus::Succeeded,
+        counts: [0; 7],
+        removals_suppressed: false,
+        changes_held: 0,
+        duration: std::time::Duration::from_millis(5),
+        error: None,
+        skipped,
+        planned,
+    };
+    store
+        .record_provider_log(
+            job.id,
+            &log("together", vec![skipped[0].clone()], Vec::new()),
+        )
+        .await
+        .expect("log");
+    // A first attempt's report is replaced by the next one's.
+    store
+        .record_provider_log(
+            job.id,
+            &log("openrouter", skipped[..3].to_vec(), Vec::new()),
+        )
+        .await
+        .expect("log");
+    store
+        .record_provider_log(job.id, &log("openrouter", skipped.clone(), diff.entries()))
+        .await
+        .expect("log");
+
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .job_skipped(&ReportQuery {
+                job_id: job.id,
+                provider: None,
+                limit: 1000,
+                after: after.clone(),
+            })
+            .await
+            .expect("skipped");
+        after = page.last().map(|r| (r.provider.clone(), r.seq));
+        let done = page.len() < 1000;
+        pages.push(page);
+        if done {
+            break;
+        }
+    }
+    let all: Vec<_> = pages.concat();
+    assert_eq!(all.len(), 1501);
+    assert_eq!(all[0].provider_model_id, "org/tts-0000");
+    assert_eq!(all[0].reason, "unsupported_pricing");
+    assert!(
+        all[0].detail.contains("billed per character (0)"),
+        "{}",
+        all[0].detail
+    );
+    assert_eq!(all[1499].provider_model_id, "org/tts-1499");
+    assert_eq!(all[1500].provider, "together");
+    let only = store
+        .job_skipped(&ReportQuery {
+            job_id: job.id,
+            provider: Some("together".to_owned()),
+            limit: 10,
+            after: None,
+        })
+        .await
+        .expect("skipped");
+    assert_eq!(only.len(), 1);
+
+    let planned = store
+        .job_planned_changes(&ReportQuery {
+            job_id: job.id,
+            provider: None,
+            limit: 100,
+            after: None,
+        })
+        .await
+        .expect("planned");
+    type Line<'a> = (
+        &'a str,
+        ModelChangeKind,
+        Option<ComponentChangeKind>,
+        Option<String>,
+        Option<String>,
+    );
+    let lines: Vec<Line> = planned
+        .iter()
+        .map(|r| {
+            let c = r.entry.component.expect("component");
+            (
+                r.entry.model_id.as_str(),
+                r.entry.model_change,
+                Some(c.change),
+                c.old.map(|p| p.to_string()),
+                c.new.map(|p| p.to_string()),
+            )
+        })
+        .collect();
+    let s = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        lines,
+        [
+            (
+                "org/a",
+                ModelChangeKind::Updated,
+                Some(ComponentChangeKind::Changed),
+                s("0.00006"),
+                s("0.00007")
+            ),
+            (
+                "org/a",
+                ModelChangeKind::Updated,
+                Some(ComponentChangeKind::Held),
+                s("0.000015"),
+                s("0.000000015")
+            ),
+            (
+                "org/b",
+                ModelChangeKind::Removed,
+                Some(ComponentChangeKind::Removed),
+                s("0.000001"),
+                None
+            ),
+            (
+                "org/c",
+                ModelChangeKind::Added,
+                Some(ComponentChangeKind::Added),
+                None,
+                s("0.000003")
+            ),
+        ]
+    );
+}
+
 pricesync_store::on_both_backends!(
     migrations_are_current_and_idempotent,
+    an_implausible_move_is_held_until_approved,
+    a_rejected_change_is_not_held_again_and_a_revert_supersedes,
+    a_price_applied_after_a_hold_supersedes_it,
+    approving_a_move_from_zero_makes_a_free_model_metered,
+    skips_and_a_dry_run_diff_are_recorded_per_provider,
     time_of_day_prices_and_new_meters_round_trip,
     tiny_prices_round_trip_exactly,
     first_insert_then_unchanged_reapply_writes_nothing,

@@ -387,8 +387,11 @@ async fn a_claimed_job_runs_guarded_to_its_end(store: Store) {
                 status: ProviderRunStatus::Succeeded,
                 counts: [340, 3, 2, 335, 1, 0, 0],
                 removals_suppressed: false,
+                changes_held: 0,
                 duration: Duration::from_millis(1234),
                 error: None,
+                skipped: Vec::new(),
+                planned: Vec::new(),
             },
         )
         .await

@@ -28,7 +28,7 @@ pub(crate) const SCOPE: &str = "/admin/pricing";
 /// How long a refused trigger should wait before trying again.
 const RETRY_AFTER_SECS: u64 = 30;
 
-fn parse_id(text: &str) -> Result<Uuid, ApiError> {
+pub(crate) fn parse_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::BadRequest {
         code: "invalid_sync_id",
         message: format!("{text:?} is not a sync id (a UUID such as 0190f5a2-…)"),

@@ -67,7 +67,7 @@ pub enum ApiError {
 )]
 pub struct ErrorBody {
     /// A short machine-readable code: `invalid_parameter`, `invalid_request`,
-    /// `invalid_provider`, `invalid_sync_id`, `invalid_body`,
+    /// `invalid_provider`, `invalid_sync_id`, `invalid_id`, `invalid_body`,
     /// `unknown_provider`, `not_found`, `unauthorized`, `admin_disabled`,
     /// `admin_overloaded`, `conflict`, `payload_too_large`, `unavailable`,
     /// `metrics_unavailable`,

@@ -8,6 +8,7 @@ mod health;
 mod openapi;
 pub(crate) mod ops;
 mod read;
+mod review;
 pub mod types;
 
 use actix_web::web;
@@ -57,6 +58,11 @@ pub(crate) fn routes(cfg: &mut ServiceConfig) {
             .service(admin::list_syncs)
             .service(admin::cancel_sync)
             .service(admin::get_sync)
+            .service(review::sync_skipped)
+            .service(review::sync_changes)
+            .service(review::held_changes)
+            .service(review::approve_held)
+            .service(review::reject_held)
             .service(admin::scheduler_status)
             .service(admin::list_locks)
             .service(admin::release_lock)

@@ -2,7 +2,8 @@
 //! ([`record`]), reading them ([`read`]), race-free enqueue ([`enqueue`]),
 //! the worker's guarded transitions ([`worker`]), cancel ([`cancel`]),
 //! rescue of jobs whose worker died ([`rescue`]), the per-provider log
-//! ([`provider_log`]) and pruning ([`prune`]).
+//! ([`provider_log`]) with the skips and dry-run diff it reports
+//! ([`report`]), and pruning ([`prune`]).
 //!
 //! Every transition of a running job is guarded in SQL by
 //! `state = 'in_progress' AND worker = $me AND attempt = $n`, so a worker
@@ -16,6 +17,7 @@ mod provider_log;
 mod prune;
 mod read;
 mod record;
+mod report;
 mod rescue;
 mod worker;
 
@@ -25,5 +27,6 @@ pub use enqueue::{BusyProvider, EnqueueOutcome};
 pub use provider_log::{NewProviderLog, ProviderLog};
 pub(crate) use record::JobRow;
 pub use record::{truncate_error, JobRecord, NewJob, ScheduleSlot, MAX_ERROR_CHARS};
+pub use report::{PlannedRecord, ReportQuery, SkippedRecord, MAX_SKIP_DETAIL_CHARS};
 pub use rescue::RescueReport;
 pub use worker::{HeartbeatOutcome, JobProgress};

@@ -4,11 +4,13 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
+use diesel_async::AsyncConnection;
 use diesel_async::RunQueryDsl;
-use pricesync_domain::ProviderRunStatus;
+use pricesync_domain::{DiffEntry, ProviderRunStatus, SkippedModel};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::report::replace_report;
 use super::truncate_error;
 use crate::batch::{binds, BatchInsert, InsertRow, Upsert};
 use crate::schema::pricing_sync_log as log;
@@ -39,6 +41,8 @@ pub struct ProviderLog {
     pub errors: u32,
     /// The shrink guard held removals back.
     pub removals_suppressed: bool,
+    /// Price changes held for an admin's approval.
+    pub changes_held: u32,
     /// How long the provider took, in milliseconds.
     pub duration_ms: u64,
     /// Why it failed, truncated, secret-free.
@@ -66,6 +70,7 @@ struct LogRow {
     error: Option<String>,
     started_at: SqlTime,
     finished_at: SqlTime,
+    changes_held: i32,
 }
 
 impl TryFrom<LogRow> for ProviderLog {
@@ -89,6 +94,7 @@ impl TryFrom<LogRow> for ProviderLog {
             models_removed: count(row.models_removed),
             errors: count(row.errors),
             removals_suppressed: row.removals_suppressed,
+            changes_held: count(row.changes_held),
             duration_ms: u64::try_from(row.duration_ms).unwrap_or(0),
             error: row.error,
             started_at: row.started_at.0,
@@ -109,10 +115,16 @@ pub struct NewProviderLog {
     pub counts: [u32; 7],
     /// The shrink guard held removals back.
     pub removals_suppressed: bool,
+    /// Price changes held for an admin's approval.
+    pub changes_held: u32,
     /// How long it took.
     pub duration: Duration,
     /// Why it failed.
     pub error: Option<String>,
+    /// The models skipped, with their reasons.
+    pub skipped: Vec<SkippedModel>,
+    /// A dry run's diff (empty for a run that wrote).
+    pub planned: Vec<DiffEntry>,
 }
 
 struct LogInsert {
@@ -122,6 +134,7 @@ struct LogInsert {
     status: &'static str,
     counts: [i32; 7],
     removals_suppressed: bool,
+    changes_held: i32,
     duration_ms: i64,
     error: Option<String>,
     /// `now - duration` and `now`, on the database clock.
@@ -148,7 +161,7 @@ where
     const TABLE: &'static str = "pricing_sync_log";
     const COLUMNS: &'static str = "id, job_id, provider, status, models_fetched, models_added, \
         models_updated, models_unchanged, models_skipped, models_removed, errors, \
-        removals_suppressed, duration_ms, error, started_at, finished_at";
+        removals_suppressed, changes_held, duration_ms, error, started_at, finished_at";
     fn walk<'b>(&'b self, out: &mut diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
         use diesel::query_builder::QueryFragment;
         use diesel::sql_types::{BigInt, Bool, Integer, Nullable};
@@ -165,6 +178,7 @@ where
             Integer => &self.counts[5],
             Integer => &self.counts[6],
             Bool => &self.removals_suppressed,
+            Integer => &self.changes_held,
             BigInt => &self.duration_ms,
             Nullable<Text> => &self.error,
         )?;
@@ -188,6 +202,7 @@ const LOG_UPSERT: Upsert = Upsert {
         "models_removed",
         "errors",
         "removals_suppressed",
+        "changes_held",
         "duration_ms",
         "error",
         "started_at",
@@ -211,7 +226,8 @@ impl Store {
         rows.into_iter().map(ProviderLog::try_from).collect()
     }
 
-    /// Records (or replaces) a provider's result within a job.
+    /// Records (or replaces) a provider's result within a job, with the
+    /// models it skipped and a dry run's diff, in one transaction.
     pub async fn record_provider_log(
         &self,
         job_id: Uuid,
@@ -224,18 +240,30 @@ impl Store {
             status: entry.status.as_str(),
             counts: entry.counts.map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
             removals_suppressed: entry.removals_suppressed,
+            changes_held: i32::try_from(entry.changes_held).unwrap_or(i32::MAX),
             duration_ms: i64::try_from(entry.duration.as_millis()).unwrap_or(i64::MAX),
             error: entry.error.as_deref().map(truncate_error),
             started_at: DbNowPlus::before(entry.duration),
             finished_at: DbNowPlus::millis(0),
         };
         on_conn!(self, writer, |conn| {
-            BatchInsert {
-                rows: std::slice::from_ref(&row),
-                upsert: Some(LOG_UPSERT),
-            }
-            .execute(conn)
-            .await?;
+            conn.transaction(async |conn| -> StoreResult<()> {
+                BatchInsert {
+                    rows: std::slice::from_ref(&row),
+                    upsert: Some(LOG_UPSERT),
+                }
+                .execute(conn)
+                .await?;
+                replace_report!(
+                    conn,
+                    job_id,
+                    &entry.provider,
+                    &entry.skipped,
+                    &entry.planned
+                );
+                Ok(())
+            })
+            .await?
         });
         Ok(())
     }

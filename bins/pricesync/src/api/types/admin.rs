@@ -195,6 +195,9 @@ pub struct ProviderView {
     pub errors: u32,
     /// Whether removals were held back because the list shrank too much.
     pub removals_suppressed: bool,
+    /// Price changes held for an admin's approval (see
+    /// `GET /admin/pricing/held-changes?sync_id=`).
+    pub changes_held: u32,
     /// How long the provider's run took, once it ran.
     #[schema(required = true)]
     pub duration_ms: Option<u64>,
@@ -215,6 +218,7 @@ impl ProviderView {
             models_removed: 0,
             errors: 0,
             removals_suppressed: false,
+            changes_held: 0,
             duration_ms: None,
             error: None,
         }
@@ -233,6 +237,7 @@ impl From<&ProviderLog> for ProviderView {
             models_removed: log.models_removed,
             errors: log.errors,
             removals_suppressed: log.removals_suppressed,
+            changes_held: log.changes_held,
             duration_ms: Some(log.duration_ms),
             error: log.error.clone(),
         }
@@ -301,6 +306,8 @@ pub struct SyncJob {
     pub models_removed: u32,
     /// Errors.
     pub errors: u32,
+    /// Price changes held for an admin's approval.
+    pub changes_held: u32,
     /// Why it failed.
     #[schema(required = true)]
     pub error_message: Option<String>,
@@ -358,6 +365,7 @@ impl From<&JobView> for SyncJob {
             models_skipped: sum(|l| l.models_skipped),
             models_removed: sum(|l| l.models_removed),
             errors: sum(|l| l.errors),
+            changes_held: sum(|l| l.changes_held),
             error_message: job.error.clone(),
             cancel_requested: job.cancel_requested,
             schedule: job.schedule_name.clone(),

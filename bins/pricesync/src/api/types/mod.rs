@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod ops;
 pub mod read;
+pub mod review;
 
 /// RFC 3339 times, as every API time is written.
 pub(crate) use time::serde::rfc3339;

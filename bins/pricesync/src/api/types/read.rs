@@ -206,6 +206,9 @@ pub struct HistoryEntry {
     #[serde(with = "rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     changed_at: OffsetDateTime,
+    /// The admin who approved the change, when it was held for approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    approved_by: Option<String>,
 }
 
 impl From<store::HistoryEntry> for HistoryEntry {
@@ -222,6 +225,7 @@ impl From<store::HistoryEntry> for HistoryEntry {
             new_usd_per_unit: e.new_usd_per_unit,
             sync_id: e.sync_id,
             changed_at: e.changed_at,
+            approved_by: e.approved_by,
         }
     }
 }
