@@ -187,3 +187,83 @@ async fn a_failed_sync_exits_non_zero() {
     assert_eq!(result["providers"]["openrouter"]["status"], "failed");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The same list with claude's prompt price read 1000x too low (a unit
+/// error inside the magnitude bounds).
+const MODELS_1000X_LOWER: &str = r#"{"data":[
+  {"id":"anthropic/claude-sonnet-4.5","name":"Claude Sonnet 4.5","context_length":1000000,
+   "pricing":{"prompt":"0.000000003","completion":"0.000015","input_cache_read":"0.0000003",
+     "overrides":[{"min_prompt_tokens":200000,"prompt":"0.000006","completion":"0.0000225"}]}},
+  {"id":"openrouter/auto","pricing":{"prompt":"-1","completion":"-1"}},
+  {"id":"meta/llama:free","pricing":{"prompt":"0","completion":"0"}},
+  {"id":"bad/units","pricing":{"prompt":"3","completion":"15"}}
+]}"#;
+
+#[tokio::test]
+async fn dry_run_diff_skips_and_held_changes_from_the_command_line() {
+    let server = mock().await;
+    let dir = std::env::temp_dir().join(format!("pricesync-cli-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+
+    // A dry run prints its whole diff and writes no price.
+    let out = run(&dir, &server.uri(), &["sync", "--dry-run", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dry: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(dry["dry_run"], true);
+    let changes = dry["changes"].as_array().expect("changes");
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["model_id"] == "anthropic/claude-sonnet-4.5"
+                && c["model_change"] == "added"
+                && c["meter"] == "input_tokens"
+                && c["min_prompt_tokens"] == 200000
+                && c["new_usd_per_unit"] == "0.000006"),
+        "{changes:?}"
+    );
+    let sync_id = dry["sync_id"].as_str().expect("sync id").to_owned();
+    let out = run(&dir, &server.uri(), &["skipped", &sync_id, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let skipped: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(skipped["skipped"][0]["model_id"], "bad/units");
+    assert_eq!(skipped["skipped"][0]["reason"], "above_maximum");
+    let out = run(&dir, &server.uri(), &["prices", "--json"]);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON"),
+        serde_json::json!([])
+    );
+
+    // A real sync, then a 1000x drop: held, the old price stays.
+    assert!(run(&dir, &server.uri(), &["sync"]).status.success());
+    let lower = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/models"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(MODELS_1000X_LOWER))
+        .mount(&lower)
+        .await;
+    let out = run(&dir, &lower.uri(), &["sync"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", stderr(&out));
+    assert!(stdout.contains("pricesync held"), "{stdout}");
+    let out = run(&dir, &lower.uri(), &["held", "--json"]);
+    let held: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let change = &held["held_changes"][0];
+    assert_eq!(change["old_usd_per_unit"], "0.000003");
+    assert_eq!(change["new_usd_per_unit"], "0.000000003");
+    let id = change["id"].as_str().expect("id").to_owned();
+    let prices =
+        |base: &str| String::from_utf8_lossy(&run(&dir, base, &["prices"]).stdout).into_owned();
+    assert!(prices(&lower.uri()).contains(" input_tokens=0.000003 "));
+
+    let out = run(&dir, &lower.uri(), &["approve", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(prices(&lower.uri()).contains(" input_tokens=0.000000003 "));
+    let out = run(&dir, &lower.uri(), &["reject", &id]);
+    assert!(
+        !out.status.success(),
+        "an approved change cannot be rejected"
+    );
+    assert!(stderr(&out).contains("not pending"), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(dir);
+}
