@@ -161,6 +161,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Sync this provider, built elsewhere (e.g. by
+    /// `pricesync_providers::build_fetchers`).
+    pub fn fetcher(mut self, fetcher: Arc<dyn PriceFetcher>) -> Self {
+        self.fetchers.push(fetcher);
+        self
+    }
+
     /// Serve with this many HTTP workers.
     pub fn http_workers(mut self, workers: usize) -> Self {
         self.http_workers = workers;
