@@ -109,8 +109,19 @@ async fn record(shared: &Shared, job: &JobRecord, name: &str, outcome: &Provider
             .map(|s| s.diff.entries())
             .unwrap_or_default(),
     };
-    if let Err(e) = shared.store.record_provider_log(job.id, &log).await {
-        tracing::warn!(job = %job.id, provider = name, error = %e, "cannot record the provider's result");
+    match shared
+        .store
+        .record_provider_log(job.id, &shared.config.worker_id, job.attempt, &log)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            job = %job.id, provider = name, attempt = job.attempt,
+            "the job is no longer this worker's attempt (rescued or taken over): its result is not recorded"
+        ),
+        Err(e) => {
+            tracing::error!(job = %job.id, provider = name, error = %e, "cannot record the provider's result")
+        }
     }
     if let Some(summary) = &outcome.summary {
         metrics::provider_synced(name, summary, job.dry_run);

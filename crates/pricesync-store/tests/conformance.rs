@@ -855,6 +855,12 @@ async fn skips_and_a_dry_run_diff_are_recorded_per_provider(store: Store) {
         EnqueueOutcome::Enqueued(job) => job,
         other => panic!("not enqueued: {other:?}"),
     };
+    let claimed = store
+        .claim_next_job("w")
+        .await
+        .expect("claim")
+        .expect("a job");
+    assert_eq!((claimed.id, claimed.attempt), (job.id, 1));
     let p = provider("openrouter");
     sync(&store, &p, &two_models("0.000015", "0.000001")).await;
     let stored = store.load_provider_prices(&p).await.expect("load");
@@ -892,25 +898,34 @@ async fn skips_and_a_dry_run_diff_are_recorded_per_provider(store: Store) {
         skipped,
         planned,
     };
-    store
+    assert!(store
         .record_provider_log(
             job.id,
+            "w",
+            1,
             &log("together", vec![skipped[0].clone()], Vec::new()),
         )
         .await
-        .expect("log");
+        .expect("log"));
     // A first attempt's report is replaced by the next one's.
-    store
+    assert!(store
         .record_provider_log(
             job.id,
+            "w",
+            1,
             &log("openrouter", skipped[..3].to_vec(), Vec::new()),
         )
         .await
-        .expect("log");
-    store
-        .record_provider_log(job.id, &log("openrouter", skipped.clone(), diff.entries()))
+        .expect("log"));
+    assert!(store
+        .record_provider_log(
+            job.id,
+            "w",
+            1,
+            &log("openrouter", skipped.clone(), diff.entries())
+        )
         .await
-        .expect("log");
+        .expect("log"));
 
     let mut pages = Vec::new();
     let mut after = None;

@@ -379,23 +379,43 @@ async fn a_claimed_job_runs_guarded_to_its_end(store: Store) {
         HeartbeatOutcome::Lost,
         "another worker's heartbeat is refused"
     );
-    store
+    let log = |status, counts| NewProviderLog {
+        provider: "openrouter".into(),
+        status,
+        counts,
+        removals_suppressed: false,
+        changes_held: 0,
+        duration: Duration::from_millis(1234),
+        error: None,
+        skipped: Vec::new(),
+        planned: Vec::new(),
+    };
+    assert!(store
         .record_provider_log(
             running.id,
-            &NewProviderLog {
-                provider: "openrouter".into(),
-                status: ProviderRunStatus::Succeeded,
-                counts: [340, 3, 2, 335, 1, 0, 0],
-                removals_suppressed: false,
-                changes_held: 0,
-                duration: Duration::from_millis(1234),
-                error: None,
-                skipped: Vec::new(),
-                planned: Vec::new(),
-            },
+            "worker-1",
+            1,
+            &log(ProviderRunStatus::Succeeded, [340, 3, 2, 335, 1, 0, 0]),
         )
         .await
-        .expect("log");
+        .expect("log"));
+    // Another worker, or an older attempt, cannot rewrite the record.
+    for (worker, attempt) in [("worker-2", 1), ("worker-1", 2), ("worker-1", 0)] {
+        assert!(!store
+            .record_provider_log(
+                running.id,
+                worker,
+                attempt,
+                &log(ProviderRunStatus::Failed, [0, 0, 0, 0, 0, 0, 1]),
+            )
+            .await
+            .expect("log"));
+    }
+    let logs = store.job_provider_logs(running.id).await.expect("logs");
+    assert_eq!(
+        (logs[0].status, logs[0].models_updated),
+        (ProviderRunStatus::Succeeded, 2)
+    );
     assert!(!store
         .finish_job(
             running.id,

@@ -12,9 +12,11 @@ use uuid::Uuid;
 
 use super::report::replace_report;
 use super::truncate_error;
+use super::worker::guarded;
 use crate::batch::{binds, BatchInsert, InsertRow, Upsert};
+use crate::schema::pricing_sync_jobs as jobs;
 use crate::schema::pricing_sync_log as log;
-use crate::sql_types::{DbNowPlus, DbTimestamp, DbUuid, SqlTime, SqlUuid};
+use crate::sql_types::{DbNow, DbNowPlus, DbTimestamp, DbUuid, SqlTime, SqlUuid};
 use crate::store::on_conn;
 use crate::{Store, StoreError, StoreResult};
 
@@ -226,13 +228,22 @@ impl Store {
         rows.into_iter().map(ProviderLog::try_from).collect()
     }
 
-    /// Records (or replaces) a provider's result within a job, with the
-    /// models it skipped and a dry run's diff, in one transaction.
+    /// Records (or replaces) a provider's result within attempt `attempt`
+    /// of job `job_id` run by `worker`, with the models it skipped and a dry
+    /// run's diff, in one transaction. Guarded like the job's transitions:
+    /// when the job is no longer that worker's attempt (rescued, taken over,
+    /// finished), nothing is written and the answer is `false`, so a late
+    /// worker cannot overwrite the record of the attempt that replaced it.
+    /// The guard touches the job row first, which on PostgreSQL holds it
+    /// until commit: a rescue of the job waits for the record, not the
+    /// other way round.
     pub async fn record_provider_log(
         &self,
         job_id: Uuid,
+        worker: &str,
+        attempt: u32,
         entry: &NewProviderLog,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let row = LogInsert {
             id: SqlUuid(Uuid::now_v7()),
             job_id: SqlUuid(job_id),
@@ -246,8 +257,15 @@ impl Store {
             started_at: DbNowPlus::before(entry.duration),
             finished_at: DbNowPlus::millis(0),
         };
-        on_conn!(self, writer, |conn| {
-            conn.transaction(async |conn| -> StoreResult<()> {
+        Ok(on_conn!(self, writer, |conn| {
+            conn.transaction(async |conn| -> StoreResult<bool> {
+                let owned = diesel::update(guarded(job_id, worker, attempt))
+                    .set(jobs::heartbeat_at.eq(DbNow.nullable()))
+                    .execute(conn)
+                    .await?;
+                if owned == 0 {
+                    return Ok(false);
+                }
                 BatchInsert {
                     rows: std::slice::from_ref(&row),
                     upsert: Some(LOG_UPSERT),
@@ -261,11 +279,10 @@ impl Store {
                     &entry.skipped,
                     &entry.planned
                 );
-                Ok(())
+                Ok(true)
             })
             .await?
-        });
-        Ok(())
+        }))
     }
 
     /// The newest log row of a provider, and its newest successful one.

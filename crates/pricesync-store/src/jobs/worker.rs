@@ -225,7 +225,7 @@ type Guarded = diesel::dsl::Filter<
 >;
 
 /// The rows of job `id` that only its current worker and attempt may change.
-fn guarded(id: Uuid, worker: &str, attempt: u32) -> Guarded {
+pub(super) fn guarded(id: Uuid, worker: &str, attempt: u32) -> Guarded {
     jobs::table
         .filter(jobs::id.eq(SqlUuid(id)))
         .filter(jobs::state.eq(JobState::InProgress.as_str()))
