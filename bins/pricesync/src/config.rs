@@ -117,6 +117,21 @@ impl Config {
             )?,
             create_timeout: connect_timeout,
             recycle_timeout: connect_timeout,
+            pg_statement_timeout: env.or(
+                "PRICESYNC_DB_STATEMENT_TIMEOUT_SECS",
+                pool_defaults.pg_statement_timeout,
+                seconds(86_400),
+            )?,
+            pg_lock_timeout: env.or(
+                "PRICESYNC_DB_LOCK_TIMEOUT_SECS",
+                pool_defaults.pg_lock_timeout,
+                seconds(86_400),
+            )?,
+            pg_idle_in_transaction_timeout: env.or(
+                "PRICESYNC_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECS",
+                pool_defaults.pg_idle_in_transaction_timeout,
+                seconds(86_400),
+            )?,
             ..pool_defaults
         };
         let engine_defaults = EngineConfig::default();
@@ -131,6 +146,17 @@ impl Config {
         let http_workers = env.optional("PRICESYNC_HTTP_WORKERS", positive(1024))?;
         let providers = provider_list(&env)?;
         let engine = engine_config(&env, engine_defaults, &providers, shutdown_grace)?;
+        if pool.pg_idle_in_transaction_timeout >= engine.lease_ttl {
+            return Err(ConfigError {
+                variable: "PRICESYNC_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECS".to_owned(),
+                value: pool.pg_idle_in_transaction_timeout.as_secs().to_string(),
+                reason: format!(
+                    "must be shorter than the lease TTL (PRICESYNC_LEASE_TTL_SECS = {} s): a worker frozen mid-write must lose its transaction before its lease lapses",
+                    engine.lease_ttl.as_secs()
+                ),
+                source: None,
+            });
+        }
         let http_defaults = HttpPolicy::default();
         let http = HttpPolicy {
             request_timeout: env.or(
@@ -467,6 +493,14 @@ mod tests {
         assert!(!e.to_string().contains("pw@"), "{e}");
         let e = config(&[("PRICESYNC_DB_POOL_SIZE", "0")]).expect_err("invalid");
         assert_eq!(e.variable, "PRICESYNC_DB_POOL_SIZE");
+        let e = config(&[
+            ("PRICESYNC_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECS", "600"),
+            ("PRICESYNC_LEASE_TTL_SECS", "300"),
+        ])
+        .expect_err("longer than the lease");
+        assert_eq!(e.variable, "PRICESYNC_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECS");
+        let c = config(&[("PRICESYNC_DB_LOCK_TIMEOUT_SECS", "3")]).expect("valid");
+        assert_eq!(c.pool.pg_lock_timeout, Duration::from_secs(3));
         let e = config(&[("PRICESYNC_HTTP_WORKERS", "many")]).expect_err("invalid");
         assert_eq!(e.variable, "PRICESYNC_HTTP_WORKERS");
         let e = config(&[("PRICESYNC_HTTP_BACKLOG", "0")]).expect_err("invalid");

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pricesync_store::{Fence, Store, StoreResult};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -29,9 +30,21 @@ pub(crate) struct LeaseGuard {
     /// job) stopped, or the lease was lost.
     work: CancellationToken,
     lost: Arc<AtomicBool>,
+    /// True while a fenced write runs under the lease.
+    writing: Arc<watch::Sender<bool>>,
     renewal: Option<JoinHandle<()>>,
     /// Set by [`LeaseGuard::finish`]: `Drop` has nothing left to release.
     released: bool,
+}
+
+/// A fenced write in progress under a [`LeaseGuard`] (see
+/// [`LeaseGuard::writing`]); the renewal resumes when it is dropped.
+pub(crate) struct WriteScope(Arc<watch::Sender<bool>>);
+
+impl Drop for WriteScope {
+    fn drop(&mut self) {
+        self.0.send_replace(false);
+    }
 }
 
 impl LeaseGuard {
@@ -58,6 +71,7 @@ impl LeaseGuard {
         let fence = lease.fence();
         let work = within.child_token();
         let lost = Arc::new(AtomicBool::new(false));
+        let writing = Arc::new(watch::Sender::new(false));
         let renewal = tokio::spawn(renew_loop(
             store.clone(),
             fence.clone(),
@@ -65,6 +79,7 @@ impl LeaseGuard {
             ttl,
             work.clone(),
             lost.clone(),
+            writing.subscribe(),
             provider.to_owned(),
         ));
         Ok(Some(Self {
@@ -73,6 +88,7 @@ impl LeaseGuard {
             worker: worker.to_owned(),
             work,
             lost,
+            writing,
             renewal: Some(renewal),
             released: false,
         }))
@@ -87,6 +103,16 @@ impl LeaseGuard {
     /// or the lease was lost (see [`LeaseGuard::is_lost`]).
     pub(crate) fn work(&self) -> &CancellationToken {
         &self.work
+    }
+
+    /// Marks a fenced write under the lease until the scope is dropped.
+    /// The write's transaction holds the lease row (no one can take the
+    /// lease over meanwhile) and extends the lease as it commits, so the
+    /// renewal waits for it instead of queueing behind it and calling the
+    /// lease lost when the write outlasts the TTL.
+    pub(crate) fn writing(&self) -> WriteScope {
+        self.writing.send_replace(true);
+        WriteScope(self.writing.clone())
     }
 
     /// Whether a renewal failed, came late or found the lease taken over.
@@ -134,7 +160,12 @@ async fn release(store: &Store, fence: &Fence, worker: &str) {
 
 /// Keeps a lease alive every TTL/3. When a renewal fails, or cannot finish
 /// before the lease would lapse, the work under it is stopped: the holder
-/// never assumes it holds a lease past its last renewal plus the TTL.
+/// never assumes it holds a lease past its last renewal plus the TTL. While
+/// a fenced write runs ([`LeaseGuard::writing`]) there is nothing to renew:
+/// the write holds the lease row and extends the lease when it commits. A
+/// renewal that was already under way when the write began may queue behind
+/// it: it is then retried after the write, not taken for a lost lease.
+#[allow(clippy::too_many_arguments)]
 async fn renew_loop(
     store: Store,
     fence: Fence,
@@ -142,6 +173,7 @@ async fn renew_loop(
     ttl: Duration,
     work: CancellationToken,
     lost: Arc<AtomicBool>,
+    mut writing: watch::Receiver<bool>,
     provider: String,
 ) {
     let period = ttl / 3;
@@ -151,9 +183,25 @@ async fn renew_loop(
             _ = work.cancelled() => return,
             _ = tokio::time::sleep(period) => {}
         }
+        if *writing.borrow_and_update() {
+            if !wait_for_write(&mut writing, &work).await {
+                return;
+            }
+            deadline = tokio::time::Instant::now() + ttl;
+            continue;
+        }
         let sent = tokio::time::Instant::now();
         let renewed =
             tokio::time::timeout_at(deadline, store.renew_lease(&fence, &worker, ttl)).await;
+        if !matches!(renewed, Ok(Ok(Some(_)))) && writing.has_changed().unwrap_or(false) {
+            // A write began while this renewal was under way: it may have
+            // queued behind the write's lock. Renew after the write.
+            if !wait_for_write(&mut writing, &work).await {
+                return;
+            }
+            deadline = tokio::time::Instant::now() + ttl;
+            continue;
+        }
         match renewed {
             Ok(Ok(Some(_))) => deadline = sent + ttl,
             outcome => {
@@ -169,6 +217,14 @@ async fn renew_loop(
                 return;
             }
         }
+    }
+}
+
+/// Waits until no fenced write runs; `false` when the work stopped first.
+async fn wait_for_write(writing: &mut watch::Receiver<bool>, work: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = work.cancelled() => false,
+        idle = writing.wait_for(|w| !*w) => idle.is_ok(),
     }
 }
 
@@ -270,6 +326,51 @@ mod tests {
             Some(thief.fence),
             "releasing a lost lease leaves the new holder's alone"
         );
+    }
+
+    /// A write longer than the TTL: the renewal neither runs nor calls the
+    /// lease lost while the write holds it, and resumes after. The clock is
+    /// paused, so "longer than the TTL" is exact, not a wait.
+    #[tokio::test(start_paused = true)]
+    async fn a_long_write_does_not_lose_its_own_lease() {
+        let db = TestDatabase::sqlite().await;
+        let job = CancellationToken::new();
+        let ttl = Duration::from_millis(300);
+        let guard = acquire(&db, ttl, &job).await;
+        let before = db.store.get_lease(KEY).await.expect("store").expect("held");
+        let scope = guard.writing();
+        // Ten TTLs pass while the write runs; the renewal wakes each third
+        // of a TTL and finds the write still running.
+        for _ in 0..30 {
+            tokio::time::advance(ttl / 3).await;
+            tokio::task::yield_now().await;
+        }
+        assert!(!guard.is_lost(), "the lease is not lost during the write");
+        assert!(!guard.work().is_cancelled());
+        assert_eq!(
+            db.store
+                .get_lease(KEY)
+                .await
+                .expect("store")
+                .map(|l| l.renewed_at),
+            Some(before.renewed_at),
+            "no renewal runs while the write holds the lease"
+        );
+        drop(scope);
+        // After the write, the renewal resumes.
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                let lease = db.store.get_lease(KEY).await.expect("store").expect("held");
+                if lease.renewed_at > before.renewed_at {
+                    break;
+                }
+                tokio::time::advance(ttl / 3).await;
+            }
+        })
+        .await
+        .expect("the renewal resumes after the write");
+        assert!(!guard.is_lost());
+        guard.finish().await;
     }
 
     #[tokio::test]

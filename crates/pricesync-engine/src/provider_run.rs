@@ -266,6 +266,7 @@ async fn sync_under_lease(
     if work.is_cancelled() {
         return None;
     }
+    let write_scope = lease.writing();
     let written = write_plan(
         &shared.store,
         provider,
@@ -275,6 +276,7 @@ async fn sync_under_lease(
         Some(lease.fence()),
     )
     .await;
+    drop(write_scope);
     Some(match written {
         Ok(summary) => ProviderOutcome {
             provider: name.to_owned(),

@@ -84,6 +84,32 @@ pub struct PoolConfig {
     pub recycle_timeout: Duration,
     /// SQLite: how long a writer waits for another writer's lock. Default 5 s.
     pub sqlite_busy_timeout: Duration,
+    /// PostgreSQL `statement_timeout` of every session: a statement running
+    /// longer is cancelled. Default 120 s (a batch statement writes at most
+    /// 1,000 rows).
+    pub pg_statement_timeout: Duration,
+    /// PostgreSQL `lock_timeout`: a statement waiting longer for a row or
+    /// table lock fails instead of queueing behind a stalled transaction.
+    /// Default 15 s.
+    pub pg_lock_timeout: Duration,
+    /// PostgreSQL `idle_in_transaction_session_timeout`: a session idle
+    /// inside an open transaction longer than this (a worker frozen or cut
+    /// off mid-write) is terminated, its transaction rolled back and its
+    /// locks freed. Default 60 s, well inside the default lease TTL (300 s).
+    pub pg_idle_in_transaction_timeout: Duration,
+}
+
+impl PoolConfig {
+    /// The `SET` statements that give a PostgreSQL session its limits.
+    pub fn pg_session_settings(&self) -> String {
+        format!(
+            "SET statement_timeout = {}; SET lock_timeout = {}; \
+             SET idle_in_transaction_session_timeout = {};",
+            self.pg_statement_timeout.as_millis(),
+            self.pg_lock_timeout.as_millis(),
+            self.pg_idle_in_transaction_timeout.as_millis()
+        )
+    }
 }
 
 impl Default for PoolConfig {
@@ -94,6 +120,9 @@ impl Default for PoolConfig {
             create_timeout: Duration::from_secs(5),
             recycle_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
+            pg_statement_timeout: Duration::from_secs(120),
+            pg_lock_timeout: Duration::from_secs(15),
+            pg_idle_in_transaction_timeout: Duration::from_secs(60),
         }
     }
 }

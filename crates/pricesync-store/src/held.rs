@@ -207,7 +207,7 @@ macro_rules! record_held {
     ($conn:expr, $provider:expr, $held:expr, $ids:expr, $sync_id:expr, $report:expr) => {{
         use $crate::schema::{held_price_changes as held, models};
         use $crate::sql_types::{DbNow, SqlDecimal, SqlUuid};
-        let conn = $conn;
+        let conn = &mut *$conn;
         let provider: &pricesync_domain::ProviderId = $provider;
         let held_changes: &[pricesync_domain::HeldChange] = $held;
         let mut keep: Vec<SqlUuid> = Vec::with_capacity(held_changes.len());

@@ -61,14 +61,19 @@ pub struct Fence {
     pub key: String,
     /// The fencing token the holder got.
     pub token: i64,
+    /// The lease's time to live: a fenced write that commits extends the
+    /// lease by it, from its commit.
+    pub ttl: std::time::Duration,
 }
 
 impl Lease {
     /// The fence this lease gives its holder.
     pub fn fence(&self) -> Fence {
+        let ttl = self.expires_at - self.renewed_at;
         Fence {
             key: self.key.clone(),
             token: self.fence,
+            ttl: ttl.try_into().unwrap_or_default(),
         }
     }
 }
@@ -182,12 +187,46 @@ pub(crate) trait LeaseConn {
     /// so it cannot be taken over half-way; SQLite's single writer
     /// connection gives the same guarantee.
     async fn holds_fence(&mut self, fence: &Fence) -> QueryResult<bool>;
+
+    /// At the end of a fenced write that took `elapsed`: the lease, still
+    /// locked by the write, lives `fence.ttl` from now on. A write longer
+    /// than the TTL thus does not lose its own lease (nobody could take it
+    /// over while the write held it). PostgreSQL's clock in a transaction is
+    /// the transaction's start, hence `elapsed` is added there.
+    async fn extend_fence(
+        &mut self,
+        fence: &Fence,
+        elapsed: std::time::Duration,
+    ) -> QueryResult<usize>;
+
+    /// Deletes the leases `worker` holds on `keys` (rescue of a dead
+    /// worker's job); the fence stops the worker's writes should it be
+    /// alive. On PostgreSQL a lease row locked by a transaction still open
+    /// (a worker frozen mid-write) is left alone (`SKIP LOCKED`): the rescue
+    /// never queues behind it, and the row lapses or is taken over once
+    /// PostgreSQL ends that transaction (`idle_in_transaction_session_timeout`).
+    async fn release_held_by(&mut self, worker: &str, keys: Vec<String>) -> QueryResult<usize>;
 }
 
 #[derive(QueryableByName)]
 struct FenceId {
     #[diesel(sql_type = BigInt)]
     id: i64,
+}
+
+/// Sets the lease that carries `fence` to expire at `until`.
+fn extend(
+    fence: &Fence,
+    until: DbNowPlus,
+) -> impl diesel_async::methods::ExecuteDsl<AsyncPgConnection>
+       + diesel_async::methods::ExecuteDsl<SqliteConn>
+       + '_ {
+    diesel::update(
+        lock::table
+            .filter(lock::key.eq(&fence.key))
+            .filter(lock::fence.eq(fence.token)),
+    )
+    .set((lock::renewed_at.eq(DbNow), lock::expires_at.eq(until)))
 }
 
 /// The live lease row that carries a fence.
@@ -213,6 +252,35 @@ impl LeaseConn for AsyncPgConnection {
             .optional()?;
         Ok(held.is_some())
     }
+
+    async fn extend_fence(
+        &mut self,
+        fence: &Fence,
+        elapsed: std::time::Duration,
+    ) -> QueryResult<usize> {
+        extend(fence, DbNowPlus::after(fence.ttl + elapsed))
+            .execute(self)
+            .await
+    }
+
+    async fn release_held_by(&mut self, worker: &str, keys: Vec<String>) -> QueryResult<usize> {
+        // Locks the rows it can (the caller's transaction holds them), then
+        // deletes exactly those.
+        let unlocked: Vec<String> = lock::table
+            .filter(lock::owner.eq(worker))
+            .filter(lock::key.eq_any(keys))
+            .select(lock::key)
+            .for_update()
+            .skip_locked()
+            .load(self)
+            .await?;
+        if unlocked.is_empty() {
+            return Ok(0);
+        }
+        delete(lock::table.filter(lock::key.eq_any(unlocked)))
+            .execute(self)
+            .await
+    }
 }
 
 impl LeaseConn for SqliteConn {
@@ -236,17 +304,28 @@ impl LeaseConn for SqliteConn {
             .optional()?;
         Ok(held.is_some())
     }
-}
 
-/// Deletes the leases `worker` holds on `providers` (rescue of a dead
-/// worker's job); the fence stops the worker's writes should it be alive.
-#[diesel::dsl::auto_type]
-pub(crate) fn release_held_by<'a>(worker: &'a str, keys: Vec<String>) -> _ {
-    delete(
-        lock::table
-            .filter(lock::owner.eq(worker))
-            .filter(lock::key.eq_any(keys)),
-    )
+    async fn extend_fence(
+        &mut self,
+        fence: &Fence,
+        _elapsed: std::time::Duration,
+    ) -> QueryResult<usize> {
+        // SQLite's clock is read per statement.
+        extend(fence, DbNowPlus::after(fence.ttl))
+            .execute(self)
+            .await
+    }
+
+    async fn release_held_by(&mut self, worker: &str, keys: Vec<String>) -> QueryResult<usize> {
+        // One writer connection: no other transaction holds a lock here.
+        delete(
+            lock::table
+                .filter(lock::owner.eq(worker))
+                .filter(lock::key.eq_any(keys)),
+        )
+        .execute(self)
+        .await
+    }
 }
 
 impl Store {

@@ -498,6 +498,7 @@ impl Store {
             return Ok(report);
         }
         let needed = existing_model_ids(diff);
+        let started = std::time::Instant::now();
         Ok(on_conn!(self, writer, |conn| {
             conn.transaction(async |conn| -> StoreResult<WriteReport> {
                 if let Some(fence) = fence {
@@ -585,6 +586,9 @@ impl Store {
                     .await?;
                 }
                 record_held!(conn, provider, &diff.held, &ids, sync_id, report);
+                if let Some(fence) = fence {
+                    conn.extend_fence(fence, started.elapsed()).await?;
+                }
                 Ok(report)
             })
             .await?

@@ -126,9 +126,26 @@ impl Store {
     pub fn connect(url: &DatabaseUrl, config: &PoolConfig) -> StoreResult<Self> {
         let backend = match url {
             DatabaseUrl::Postgres(text) => {
+                // Every session gets server-side limits, so that a worker
+                // frozen or cut off inside a transaction cannot hold its
+                // locks for long, and no statement queues behind it.
+                let settings = config.pg_session_settings();
                 let manager = CheckedManager::new(|recycling_method| {
+                    let settings = settings.clone();
                     let mut manager_config = ManagerConfig::default();
                     manager_config.recycling_method = recycling_method;
+                    manager_config.custom_setup = Box::new(move |url| {
+                        let settings = settings.clone();
+                        let url = url.to_owned();
+                        async move {
+                            let mut conn = AsyncPgConnection::establish(&url).await?;
+                            conn.batch_execute(&settings)
+                                .await
+                                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                            Ok(conn)
+                        }
+                        .boxed()
+                    });
                     AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
                         text.clone(),
                         manager_config,

@@ -245,6 +245,30 @@ impl Store {
         }
     }
 
+    /// A PostgreSQL setting of a pooled session (`SHOW name`; `None` on
+    /// SQLite), for tests of the session limits.
+    pub async fn pg_setting_for_tests(&self, name: &str) -> crate::StoreResult<Option<String>> {
+        #[derive(diesel::QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            value: String,
+        }
+        match &*self.backend {
+            crate::store::Backend::Sqlite(_) => Ok(None),
+            crate::store::Backend::Postgres(pool) => {
+                let mut pooled = crate::pool::checkout(pool).await?;
+                let setting: Setting = diesel_async::RunQueryDsl::get_result(
+                    diesel::sql_query("SELECT current_setting($1) AS value")
+                        .bind::<diesel::sql_types::Text, _>(name),
+                    pooled.conn(),
+                )
+                .await?;
+                pooled.finish();
+                Ok(Some(setting.value))
+            }
+        }
+    }
+
     /// Runs raw SQL on the write connection, for tests that check what the
     /// database itself refuses.
     pub async fn raw_batch_for_tests(&self, sql: &str) -> crate::StoreResult<()> {

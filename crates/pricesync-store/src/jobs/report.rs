@@ -210,7 +210,7 @@ macro_rules! replace_report {
         use $crate::schema::{
             pricing_sync_planned_changes as planned, pricing_sync_skipped as skipped,
         };
-        let conn = $conn;
+        let conn = &mut *$conn;
         let job = $crate::sql_types::SqlUuid($job);
         let provider: &str = $provider;
         diesel::delete(

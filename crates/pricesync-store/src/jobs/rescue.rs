@@ -8,7 +8,7 @@ use pricesync_domain::JobState;
 use uuid::Uuid;
 
 use super::truncate_error;
-use crate::leases::{self, provider_lease_key};
+use crate::leases::{provider_lease_key, LeaseConn};
 use crate::schema::{pricing_sync_active_providers as active, pricing_sync_jobs as jobs};
 use crate::sql_types::{DbNow, DbNowPlus, SqlTime, SqlUuid};
 use crate::store::on_conn;
@@ -115,7 +115,7 @@ impl Store {
                     // should it still be alive, the fence stops its writes.
                     if let Some(worker) = worker {
                         let keys = providers.split(',').map(provider_lease_key).collect();
-                        leases::release_held_by(&worker, keys).execute(conn).await?;
+                        conn.release_held_by(&worker, keys).await?;
                     }
                     match outcome {
                         JobState::Cancelled => report.cancelled.push(id.0),
