@@ -183,3 +183,83 @@ fn serves_on_sqlite_by_default_and_stops_on_sigterm() {
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// With `PRICESYNC_ACCESS_LOG=true` every request is logged; a refused
+/// admin request is logged at WARN with who and how, never the token.
+#[test]
+fn access_log_and_refused_admin_requests_are_logged() {
+    const WRONG: &str = "not-the-token-5f2a9c1e";
+    let dir = scratch_dir();
+    let mut server = Server {
+        child: binary()
+            .args(["serve"])
+            .current_dir(&dir)
+            .env("PRICESYNC_BIND_ADDR", "127.0.0.1:0")
+            .env("PRICING_SYNC_ENABLED", "false")
+            .env("PRICESYNC_ACCESS_LOG", "true")
+            .env("PRICESYNC_ADMIN_TOKENS", "ops:the-real-token-0123456789")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts"),
+    };
+    let stderr = server.child.stderr.take().expect("piped");
+    let mut lines = BufReader::new(stderr).lines();
+    let address = loop {
+        let line = lines.next().expect("the address").expect("readable log");
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("an address")
+                .to_owned();
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let statuses = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let refused = client
+            .get(format!("http://{address}/admin/pricing/locks"))
+            .bearer_auth(WRONG)
+            .send()
+            .await
+            .expect("answers")
+            .status();
+        let health = client
+            .get(format!("http://{address}/health"))
+            .send()
+            .await
+            .expect("answers")
+            .status();
+        (refused.as_u16(), health.as_u16())
+    });
+    assert_eq!(statuses, (401, 200));
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs")
+        .success());
+    server.child.wait().expect("exits");
+    let log: Vec<String> = lines.map_while(Result::ok).collect();
+    let refused = log
+        .iter()
+        .find(|l| l.contains("admin request refused"))
+        .unwrap_or_else(|| panic!("no refusal logged: {log:#?}"));
+    assert!(refused.contains("WARN"), "{refused}");
+    assert!(refused.contains("unknown token"), "{refused}");
+    assert!(refused.contains("/admin/pricing/locks"), "{refused}");
+    assert!(
+        log.iter().all(|l| !l.contains(WRONG)),
+        "the presented token is never logged: {log:#?}"
+    );
+    assert!(
+        log.iter().any(|l| l.contains("pricesync::access")
+            && l.contains("path=/health")
+            && l.contains("status=200")),
+        "{log:#?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -67,6 +67,10 @@ pub struct Config {
     /// `PRICESYNC_ADMIN_CONCURRENCY`: admin requests in progress at once;
     /// one more is answered 429 `admin_overloaded` at once. Default 16.
     pub admin_concurrency: usize,
+    /// `PRICESYNC_ACCESS_LOG`: log every request (method, path, status,
+    /// duration, peer, request id) at INFO under the target
+    /// `pricesync::access`. Default false.
+    pub access_log: bool,
 }
 
 impl Config {
@@ -186,7 +190,9 @@ impl Config {
             DEFAULT_ADMIN_CONCURRENCY,
             positive(10_000),
         )?;
+        let access_log = env.or("PRICESYNC_ACCESS_LOG", false, boolean)?;
         Ok(Self {
+            access_log,
             admin_concurrency,
             database_url,
             bind_addr,

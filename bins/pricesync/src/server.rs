@@ -113,17 +113,22 @@ impl Application {
         let engine_data = web::Data::from(engine.clone());
         let tokens = web::Data::new(AdminTokens(config.admin_tokens.clone()));
         let admin_permits = web::Data::new(AdminPermits::new(config.admin_concurrency));
+        let access_log = web::Data::new(api::AccessLog(config.access_log));
         let mut server = HttpServer::new(move || {
             App::new()
                 .into_utoipa_app()
                 .configure(api::routes)
                 .into_app()
-                .wrap(api::json_payload_errors())
+                .wrap(api::json_client_errors())
+                .wrap(actix_web::middleware::from_fn(
+                    api::refuse_unreadable_target,
+                ))
                 .wrap(actix_web::middleware::from_fn(api::observe))
                 .app_data(store_data.clone())
                 .app_data(engine_data.clone())
                 .app_data(tokens.clone())
                 .app_data(admin_permits.clone())
+                .app_data(access_log.clone())
                 .default_service(web::to(api::not_found))
         })
         .disable_signals()

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Every route the server serves, as the document must name it.
-const ROUTES: [(&str, &str); 22] = [
+const ROUTES: [(&str, &str); 24] = [
     ("get", "/v1/pricing/models"),
     ("get", "/v1/pricing/models/{provider}/{model_id}"),
     ("get", "/v1/pricing/history"),
@@ -37,7 +37,9 @@ const ROUTES: [(&str, &str); 22] = [
     ("post", "/admin/pricing/held-changes/{id}/approve"),
     ("post", "/admin/pricing/held-changes/{id}/reject"),
     ("get", "/health"),
+    ("head", "/health"),
     ("get", "/ready"),
+    ("head", "/ready"),
     ("get", "/metrics"),
     ("get", "/metrics/pool"),
     ("get", "/openapi.json"),

@@ -139,8 +139,20 @@ async fn record(shared: &Shared, job: &JobRecord, name: &str, outcome: &Provider
             );
         }
     }
-    tracing::info!(job = %job.id, provider = name, status = outcome.status.as_str(),
-        ms = outcome.duration.as_millis() as u64, error = outcome.error.as_deref().unwrap_or(""), "provider done");
+    let ms = outcome.duration.as_millis() as u64;
+    let status = outcome.status.as_str();
+    match (&outcome.error, outcome.status) {
+        // A failure is a warning: an operator looks at it; one provider's
+        // failure does not stop the others, so it is not an error of the
+        // service.
+        (Some(error), ProviderRunStatus::Failed) => {
+            tracing::warn!(job = %job.id, provider = name, status, ms, error = %error, "provider failed")
+        }
+        (Some(error), _) => {
+            tracing::warn!(job = %job.id, provider = name, status, ms, error = %error, "provider not synced")
+        }
+        (None, _) => tracing::info!(job = %job.id, provider = name, status, ms, "provider done"),
+    }
 }
 
 /// Takes the provider's lease, runs the sync under it and releases it.

@@ -141,7 +141,14 @@ async fn run_job(shared: &Arc<Shared>, job: JobRecord) {
     if let Some(schedule) = &job.schedule_name {
         scheduler::record_result(shared, schedule, state).await;
     }
-    tracing::info!(job = %job.id, state = %state, seconds, "sync job finished");
+    match state {
+        JobState::Completed | JobState::Cancelled => {
+            tracing::info!(job = %job.id, state = %state, seconds, "sync job finished")
+        }
+        _ => {
+            tracing::warn!(job = %job.id, state = %state, seconds, "sync job finished with failures")
+        }
+    }
     job_finished(shared, job.id, Some(state)).await;
 }
 

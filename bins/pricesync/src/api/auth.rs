@@ -158,6 +158,18 @@ pub async fn require_admin(
             } else {
                 ApiError::Unauthorized
             };
+            // Who tried and how, never what they presented.
+            tracing::warn!(
+                method = %req.method(),
+                path = %req.path(),
+                peer = %req.peer_addr().map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string()),
+                credentials = match presented {
+                    None => "none",
+                    Some(_) if tokens.is_empty() => "admin API disabled",
+                    Some(_) => "unknown token",
+                },
+                "admin request refused"
+            );
             Ok(req.into_response(error.error_response()))
         }
     }

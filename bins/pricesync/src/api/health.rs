@@ -1,8 +1,9 @@
 //! `/health` (the process is alive) and `/ready` (it can serve: the
-//! database answers and its schema is current).
+//! database answers and its schema is current). Both answer `HEAD` too,
+//! as load balancers probe with it (same status, no body).
 
 use actix_web::web::Json;
-use actix_web::{get, web};
+use actix_web::{get, head, web};
 use pricesync_store::Store;
 
 use super::types::ops::{Alive, Health, NotReady, NotReadyReason, Ready, ReadyStatus};
@@ -16,6 +17,10 @@ use super::types::ops::{Alive, Health, NotReady, NotReadyReason, Ready, ReadySta
 )]
 #[get("/health")]
 pub(crate) async fn health() -> Json<Health> {
+    alive()
+}
+
+fn alive() -> Json<Health> {
     Json(Health { status: Alive::Ok })
 }
 
@@ -37,6 +42,10 @@ pub(crate) async fn health() -> Json<Health> {
 )]
 #[get("/ready")]
 pub(crate) async fn ready(store: web::Data<Store>) -> Result<Json<Ready>, NotReady> {
+    readiness(&store).await
+}
+
+async fn readiness(store: &Store) -> Result<Json<Ready>, NotReady> {
     if let Err(e) = store.ping().await {
         tracing::warn!(error = %e, "readiness: database does not answer");
         return Err(NotReadyReason::DatabaseUnreachable.into());
@@ -51,4 +60,31 @@ pub(crate) async fn ready(store: web::Data<Store>) -> Result<Json<Ready>, NotRea
             Err(NotReadyReason::MigrationsUnknown.into())
         }
     }
+}
+
+/// `HEAD /health`: as `GET`, without the body (load balancers probe with
+/// `HEAD`).
+#[utoipa::path(
+    tag = "ops",
+    summary = "Liveness, headers only",
+    responses((status = 200, description = "The process is alive.")),
+)]
+#[head("/health")]
+pub(crate) async fn health_head() -> Json<Health> {
+    alive()
+}
+
+/// `HEAD /ready`: as `GET`, without the body.
+#[utoipa::path(
+    tag = "ops",
+    summary = "Readiness, headers only",
+    responses(
+        (status = 200, description = "The database answers and its schema is current."),
+        (status = 503, description = "The database does not answer or migrations are pending.",
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+)]
+#[head("/ready")]
+pub(crate) async fn ready_head(store: web::Data<Store>) -> Result<Json<Ready>, NotReady> {
+    readiness(&store).await
 }

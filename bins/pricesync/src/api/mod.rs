@@ -39,7 +39,9 @@ pub(crate) fn routes(cfg: &mut ServiceConfig) {
         .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
     })
     .service(health::health)
+    .service(health::health_head)
     .service(health::ready)
+    .service(health::ready_head)
     .service(ops::metrics_text)
     .service(ops::pool)
     .service(read::list_models)
@@ -84,6 +86,10 @@ fn describe_http_metrics() {
     );
 }
 
+/// Whether every request is logged (`PRICESYNC_ACCESS_LOG`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AccessLog(pub(crate) bool);
+
 /// Records every request's duration and gives it a request id
 /// (`X-Request-Id`: the caller's when it is sane, else a new one), also set
 /// on the log span of the request.
@@ -104,6 +110,18 @@ pub(crate) async fn observe(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
+    let access_log = req
+        .app_data::<actix_web::web::Data<AccessLog>>()
+        .is_some_and(|a| a.0);
+    let (path, peer) = if access_log {
+        (
+            req.path().to_owned(),
+            req.peer_addr()
+                .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string()),
+        )
+    } else {
+        (String::new(), String::new())
+    };
     let span =
         tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
     let mut response = next.call(req).instrument(span.clone()).await?;
@@ -118,11 +136,16 @@ pub(crate) async fn observe(
     metrics::histogram!(HTTP_DURATION, "method" => method, "route" => route, "status" => format!("{}xx", status.as_u16() / 100))
         .record(seconds);
     span.in_scope(|| {
-        tracing::debug!(
-            status = status.as_u16(),
-            ms = seconds * 1000.0,
-            "request done"
-        )
+        if access_log {
+            tracing::info!(target: "pricesync::access", method = %method, path = %path,
+                status = status.as_u16(), ms = seconds * 1000.0, peer = %peer, "request")
+        } else {
+            tracing::debug!(
+                status = status.as_u16(),
+                ms = seconds * 1000.0,
+                "request done"
+            )
+        }
     });
     Ok(response)
 }
@@ -152,19 +175,112 @@ fn method_label(method: &actix_web::http::Method) -> &'static str {
 /// The largest request body accepted, in bytes.
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Replaces actix's plain-text 413 (an oversized body, rejected before any
-/// handler runs) with the JSON error shape.
-pub(crate) fn json_payload_errors<B: actix_web::body::MessageBody + 'static>(
+/// Gives every client error the JSON error shape. Handlers answer JSON
+/// already; what reaches here is what actix answers before any handler
+/// runs: an oversized body (413), a body that cannot be decoded (a
+/// `Content-Encoding: gzip` body that is not gzip), a method a route does
+/// not serve. Their plain-text bodies are replaced with a code and a
+/// message that do not expose the decoder's internals.
+pub(crate) fn json_client_errors<B: actix_web::body::MessageBody + 'static>(
 ) -> actix_web::middleware::ErrorHandlers<B> {
+    use actix_web::http::{header, StatusCode};
     use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
     use actix_web::ResponseError;
-    ErrorHandlers::new().handler(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, |res| {
+    ErrorHandlers::new().default_handler_client(|res| {
+        let is_json = res
+            .response()
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if is_json {
+            return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        }
+        let status = res.status();
+        let error = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => error::ApiError::PayloadTooLarge(MAX_BODY_BYTES),
+            StatusCode::NOT_FOUND => error::ApiError::NotFound(format!(
+                "no route for {} {}",
+                res.request().method(),
+                res.request().path()
+            )),
+            _ => error::ApiError::BadRequest {
+                code: "invalid_request",
+                message: format!(
+                    "the request could not be read ({}): check its method, headers and body encoding",
+                    status.canonical_reason().unwrap_or("client error")
+                ),
+            },
+        };
+        let mut response = error.error_response();
+        // Keep the status actix chose (405, 415, …) when it is more precise.
+        *response.status_mut() = status;
         let (req, _) = res.into_parts();
-        let response = error::ApiError::PayloadTooLarge(MAX_BODY_BYTES).error_response();
         Ok(ErrorHandlerResponse::Response(
             actix_web::dev::ServiceResponse::new(req, response).map_into_right_body(),
         ))
     })
+}
+
+/// Refuses, with the JSON error shape, a request whose path or query
+/// string holds a NUL byte, or bytes that are not UTF-8, once
+/// percent-decoded: no identifier or parameter can carry them (PostgreSQL
+/// refuses NUL in text), so they never reach a handler or a query.
+pub(crate) async fn refuse_unreadable_target(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<
+    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
+    use actix_web::ResponseError;
+    let uri = req.uri();
+    let problem = [
+        ("path", uri.path()),
+        ("query string", uri.query().unwrap_or("")),
+    ]
+    .into_iter()
+    .find_map(|(part, text)| unreadable(text).map(|why| format!("the request's {part} {why}")));
+    if let Some(message) = problem {
+        let response = error::ApiError::BadRequest {
+            code: "invalid_request",
+            message,
+        }
+        .error_response();
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// Why percent-decoded `text` cannot be read as text, if it cannot.
+fn unreadable(text: &str) -> Option<&'static str> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                decoded.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                decoded.push(byte);
+                i += 1;
+            }
+        }
+    }
+    if decoded.contains(&0) {
+        Some("holds a NUL byte (%00)")
+    } else if std::str::from_utf8(&decoded).is_err() {
+        Some("is not UTF-8 once percent-decoded")
+    } else {
+        None
+    }
 }
 
 /// The answer for a path no route serves.
