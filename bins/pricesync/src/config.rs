@@ -149,6 +149,7 @@ impl Config {
         })?;
         let http_workers = env.optional("PRICESYNC_HTTP_WORKERS", positive(1024))?;
         let providers = provider_list(&env)?;
+        check_provider_variables(&env, &providers)?;
         let engine = engine_config(&env, engine_defaults, &providers, shutdown_grace)?;
         if pool.pg_idle_in_transaction_timeout >= engine.lease_ttl {
             return Err(ConfigError {
@@ -263,7 +264,9 @@ impl Env<'_> {
 
 fn provider_list(env: &Env<'_>) -> Result<Vec<String>, ConfigError> {
     const VARIABLE: &str = "PRICING_SYNC_PROVIDERS";
-    let Some(value) = env.get(VARIABLE) else {
+    // Set but empty is a mistake (a template left blank), not "the
+    // default": refused below like a list that names no provider.
+    let Some(value) = (env.0)(VARIABLE) else {
         return Ok(SchedulerConfig::default().providers);
     };
     let known = known_providers();
@@ -293,6 +296,62 @@ fn provider_list(env: &Env<'_>) -> Result<Vec<String>, ConfigError> {
         });
     }
     Ok(providers)
+}
+
+/// Refuses per-provider variables that would be silently ignored (those of
+/// a known provider that is not synced) and base URLs that cannot be used.
+/// `<X>_API_KEY` of a name that is no provider is not ours to judge (other
+/// programs use such names), so only known providers are checked.
+fn check_provider_variables(env: &Env<'_>, providers: &[String]) -> Result<(), ConfigError> {
+    for known in pricesync_providers::KNOWN_PROVIDERS {
+        let synced = providers.iter().any(|p| p == known.name);
+        let variables = [
+            known.base_url_variable(),
+            known.key_variable(),
+            interval_variable(known.name),
+        ];
+        for variable in variables {
+            let Some(value) = env.get(&variable) else {
+                continue;
+            };
+            if !synced {
+                return Err(ConfigError {
+                    value: if variable.ends_with("_BASE_URL") || variable.starts_with("PRICING_SYNC_INTERVAL_HOURS_") {
+                        value
+                    } else {
+                        // A key: never echoed.
+                        "<not shown>".to_owned()
+                    },
+                    reason: format!(
+                        "{} is not in PRICING_SYNC_PROVIDERS ({}): add it there, or unset {variable}",
+                        known.name,
+                        providers.join(",")
+                    ),
+                    variable,
+                    source: None,
+                });
+            }
+            if variable == known.base_url_variable() {
+                base_url(&value).map_err(|reason| ConfigError {
+                    variable: variable.clone(),
+                    value: value.clone(),
+                    reason,
+                    source: None,
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An absolute `http` or `https` URL with a host.
+fn base_url(value: &str) -> Result<(), String> {
+    let usage = "use an absolute http(s) URL such as https://openrouter.ai/api/v1";
+    let uri: actix_web::http::Uri = value.trim().parse().map_err(|_| usage.to_owned())?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(()),
+        _ => Err(usage.to_owned()),
+    }
 }
 
 fn boolean(value: &str) -> Result<bool, String> {
@@ -499,6 +558,60 @@ mod tests {
         assert!(!e.to_string().contains("pw@"), "{e}");
         let e = config(&[("PRICESYNC_DB_POOL_SIZE", "0")]).expect_err("invalid");
         assert_eq!(e.variable, "PRICESYNC_DB_POOL_SIZE");
+        // Variables that would be silently ignored, or unusable.
+        for (vars, variable) in [
+            (
+                vec![
+                    ("PRICING_SYNC_PROVIDERS", "openrouter"),
+                    ("TOGETHER_API_KEY", "tg-secret-1"),
+                ],
+                "TOGETHER_API_KEY",
+            ),
+            (
+                vec![
+                    ("PRICING_SYNC_PROVIDERS", "openrouter"),
+                    ("NEARAI_BASE_URL", "https://x.test"),
+                ],
+                "NEARAI_BASE_URL",
+            ),
+            (
+                vec![
+                    ("PRICING_SYNC_PROVIDERS", "openrouter"),
+                    ("PRICING_SYNC_INTERVAL_HOURS_XAI", "2"),
+                ],
+                "PRICING_SYNC_INTERVAL_HOURS_XAI",
+            ),
+            (
+                vec![("OPENROUTER_BASE_URL", "not a url")],
+                "OPENROUTER_BASE_URL",
+            ),
+            (
+                vec![("OPENROUTER_BASE_URL", "ftp://host/x")],
+                "OPENROUTER_BASE_URL",
+            ),
+            (
+                vec![("OPENROUTER_BASE_URL", "/relative")],
+                "OPENROUTER_BASE_URL",
+            ),
+            (
+                vec![("PRICING_SYNC_PROVIDERS", " , ")],
+                "PRICING_SYNC_PROVIDERS",
+            ),
+            (
+                vec![("PRICING_SYNC_PROVIDERS", "")],
+                "PRICING_SYNC_PROVIDERS",
+            ),
+        ] {
+            let e = config(&vars).expect_err(variable);
+            assert_eq!(e.variable, variable, "{e}");
+            assert!(!e.to_string().contains("tg-secret-1"), "{e}");
+        }
+        config(&[
+            ("PRICING_SYNC_PROVIDERS", "openrouter,together"),
+            ("TOGETHER_API_KEY", "tg-secret-1"),
+            ("OPENROUTER_BASE_URL", "http://127.0.0.1:9/api"),
+        ])
+        .expect("synced providers' variables are fine");
         let e = config(&[
             ("PRICESYNC_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECS", "600"),
             ("PRICESYNC_LEASE_TTL_SECS", "300"),
@@ -607,6 +720,14 @@ mod tests {
         assert_eq!(e.variable, "PRICESYNC_ADMIN_TOKENS");
         assert!(!e.to_string().contains("tooshortsecret"), "{e}");
         assert!(!format!("{c:?}").contains("0123456789abcdef"));
+        let e = config(&[(
+            "PRICESYNC_ADMIN_TOKENS",
+            "ops:0123456789abcdef,ci:0123456789abcdef",
+        )])
+        .expect_err("one token under two names");
+        assert_eq!(e.variable, "PRICESYNC_ADMIN_TOKENS");
+        assert!(e.to_string().contains("same token"), "{e}");
+        assert!(!e.to_string().contains("0123456789abcdef"), "{e}");
     }
 
     #[test]

@@ -66,6 +66,13 @@ pub fn parse_admin_tokens(text: &str) -> Result<Vec<AdminToken>, String> {
         if tokens.iter().any(|t| t.name == name) {
             return Err(format!("entry {}: the name {name} appears twice", i + 1));
         }
+        if let Some(other) = tokens.iter().find(|t| t.token == token) {
+            return Err(format!(
+                "entry {} ({name}) has the same token as {}: give each name its own token, so that the logs and history name who acted",
+                i + 1,
+                other.name
+            ));
+        }
         tokens.push(AdminToken {
             name: name.to_owned(),
             token: token.to_owned(),
