@@ -5,8 +5,9 @@
 
 mod common;
 
-use common::{on_both_backends, TestApp, TestDatabase};
+use common::{model as priced, on_both_backends, StubProvider, TestApp, TestDatabase};
 use pricesync_domain::JobState;
+use pricesync_domain::Meter;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
@@ -221,4 +222,67 @@ async fn the_read_api_shows_what_providers_publish(db: TestDatabase) {
     );
 }
 
-on_both_backends!(the_read_api_shows_what_providers_publish);
+/// A NUL byte (which PostgreSQL refuses in text) in one model's id skips
+/// that model; in another's name drops the name; the rest of the list is
+/// written, on both backends.
+async fn one_bad_text_field_costs_one_model_at_most(db: TestDatabase) {
+    let mut named = priced("org/named", &[(Meter::InputTokens, 0, "0.000001")]);
+    named.display_name = Some("Model\0 with a NUL".to_owned());
+    let models = vec![
+        priced("org/bad\0id", &[(Meter::InputTokens, 0, "0.000001")]),
+        named,
+        priced("org/plain", &[(Meter::InputTokens, 0, "0.000002")]),
+    ];
+    let mut app = TestApp::builder()
+        .provider(StubProvider::new("openrouter", models))
+        .admin_token()
+        .start(db)
+        .await;
+    let (status, body) = app
+        .admin(reqwest::Method::POST, "/admin/pricing/sync/trigger", None)
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id: Uuid = body["sync_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("id");
+    assert_eq!(app.wait_finished(id).await, Some(JobState::Completed));
+    let (_, plain) = model(&app, "openrouter", "org/plain").await;
+    assert_eq!(
+        price_of(&plain, "input_tokens", "").as_deref(),
+        Some("0.000002")
+    );
+    let (status, named) = model(&app, "openrouter", "org/named").await;
+    assert_eq!(status, 200, "{named}");
+    assert_eq!(
+        named["display_name"],
+        Value::Null,
+        "the bad name is dropped"
+    );
+    let (_, skipped) = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/pricing/sync/{id}/skipped"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        skipped["skipped"][0]["reason"], "invalid_model_id",
+        "{skipped}"
+    );
+    // Recorded escaped, so the report can show it.
+    assert_eq!(skipped["skipped"][0]["model_id"], "org/bad\\0id");
+    let (_, job) = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/pricing/sync/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(job["providers"]["openrouter"]["models_added"], 2, "{job}");
+}
+
+on_both_backends!(
+    the_read_api_shows_what_providers_publish,
+    one_bad_text_field_costs_one_model_at_most,
+);

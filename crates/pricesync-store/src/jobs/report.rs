@@ -154,6 +154,13 @@ where
     }
 }
 
+/// Text as given by a provider, made storable on both backends: a model
+/// is often skipped *because* its id holds a NUL byte, which PostgreSQL
+/// refuses in text; it is recorded escaped (`\0`) so the report shows it.
+fn storable(text: &str) -> String {
+    text.replace('\0', "\\0")
+}
+
 /// The rows of a provider's report for a job.
 pub(crate) fn report_rows(
     job_id: Uuid,
@@ -168,11 +175,9 @@ pub(crate) fn report_rows(
             job_id: SqlUuid(job_id),
             provider: provider.to_owned(),
             seq: seq_column(n),
-            provider_model_id: s.provider_model_id.clone(),
+            provider_model_id: storable(&s.provider_model_id),
             reason: s.reason.code(),
-            detail: s
-                .reason
-                .to_string()
+            detail: storable(&s.reason.to_string())
                 .chars()
                 .take(MAX_SKIP_DETAIL_CHARS)
                 .collect(),
