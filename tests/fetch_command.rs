@@ -267,3 +267,96 @@ async fn dry_run_diff_skips_and_held_changes_from_the_command_line() {
     assert!(stderr(&out).contains("not pending"), "{}", stderr(&out));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Ctrl-C (SIGINT) on `pricesync sync` cancels its job at a safe point:
+/// the job ends `cancelled`, its lease is released, the exit code is 130
+/// and the next sync runs. While it runs, a second sync of the same
+/// provider exits 3 (busy), distinct from a usage error (2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_sync_cancels_its_job_and_frees_the_provider() {
+    let slow = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/models"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(MODELS)
+                .set_delay(std::time::Duration::from_secs(600)),
+        )
+        .mount(&slow)
+        .await;
+    let fast = mock().await;
+    let dir = std::env::temp_dir().join(format!("pricesync-cli-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let jobs = |dir: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(&run(dir, &fast.uri(), &["jobs", "--json"]).stdout).expect("JSON")
+    };
+    // The database and its schema exist before two processes share it.
+    assert!(run(&dir, &fast.uri(), &["migrate", "--json"])
+        .status
+        .success());
+
+    let mut syncing = Command::new(env!("CARGO_BIN_EXE_pricesync"))
+        .args(["sync", "--json"])
+        .current_dir(&dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("OPENROUTER_BASE_URL", slow.uri())
+        .env("PRICING_SYNC_PROVIDERS", "openrouter")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    // Wait until its job runs (it then waits on the slow provider).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let running = loop {
+        let listed = jobs(&dir);
+        if listed[0]["status"] == "in_progress" {
+            break listed[0]["sync_id"].as_str().expect("id").to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sync never started: {listed}"
+        );
+        std::thread::yield_now();
+    };
+    let busy = run(&dir, &fast.uri(), &["sync"]);
+    assert_eq!(
+        busy.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&busy.stderr)
+    );
+    let usage = run(&dir, &fast.uri(), &["sync", "--no-such-flag"]);
+    assert_eq!(usage.status.code(), Some(2));
+
+    let pid = syncing.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill runs")
+        .success());
+    let out = syncing.wait_with_output().expect("exits");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stopped: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(stopped["status"], "cancelled");
+    assert_eq!(stopped["sync_id"], running.as_str());
+
+    let out = run(&dir, &fast.uri(), &["job", &running, "--json"]);
+    let job: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(job["status"], "cancelled");
+    let out = run(&dir, &fast.uri(), &["locks", "--json"]);
+    let locks: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(locks["locks"], serde_json::json!([]), "{locks}");
+    let next = run(&dir, &fast.uri(), &["sync", "-q"]);
+    assert!(
+        next.status.success(),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -13,6 +13,101 @@ mod review;
 
 pub use review::{decide, held, skipped};
 
+/// Exit codes of the operator commands: 0 done, 1 failed (or not all
+/// providers succeeded), 2 a usage error (clap's), 3 busy (a sync of the
+/// same providers is already queued or running), 130 interrupted.
+pub mod exit {
+    /// A sync of the same providers is already queued or running.
+    pub const BUSY: u8 = 3;
+    /// Stopped by SIGINT or SIGTERM.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// Whether a progress line is on the terminal now: a log line then first
+/// clears it, so that logs do not run into the bar (the bar is drawn anew
+/// at its next update).
+static PROGRESS_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Log output for `tracing_subscriber`: stderr, clearing a progress line
+/// before the first byte of each event.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StderrBelowProgress;
+
+/// One log event's writer (see [`StderrBelowProgress`]).
+pub struct EventWriter {
+    cleared: bool,
+}
+
+impl std::io::Write for EventWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut stderr = std::io::stderr().lock();
+        if !self.cleared && PROGRESS_SHOWN.load(std::sync::atomic::Ordering::SeqCst) {
+            stderr.write_all(b"\r\x1b[2K")?;
+            self.cleared = true;
+        }
+        stderr.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for StderrBelowProgress {
+    type Writer = EventWriter;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        EventWriter { cleared: false }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Which provider the foreground sync is at, and doing what: fed by the
+/// engine's sync points, shown by the progress line.
+#[derive(Default)]
+struct Phase(std::sync::Mutex<Option<(String, &'static str)>>);
+
+#[async_trait::async_trait]
+impl pricesync_engine::SyncHooks for Phase {
+    async fn reached(&self, point: pricesync_engine::SyncPoint) {
+        use pricesync_engine::SyncPoint;
+        let now = match point {
+            SyncPoint::ProviderLeased { provider, .. } => Some((provider, "fetching")),
+            SyncPoint::BeforeWrite { provider, .. } => Some((provider, "writing")),
+            SyncPoint::ProviderFinished { .. } | SyncPoint::JobFinished { .. } => None,
+            _ => return,
+        };
+        if let Ok(mut phase) = self.0.lock() {
+            *phase = now;
+        }
+    }
+}
+
 /// Prints `value` as pretty JSON on stdout.
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!(
@@ -125,12 +220,18 @@ pub struct SyncArgs {
     pub dry_run: bool,
     /// Print the result as JSON.
     pub json: bool,
+    /// No progress line.
+    pub quiet: bool,
 }
 
 /// `pricesync sync`: runs a sync in the foreground with an in-process
 /// engine (scheduler off), shows progress on a terminal and a summary table.
-/// Exit code 0 only when the job completed (every provider succeeded); 2
-/// when another sync of the same providers is queued or running.
+/// Exit code 0 only when the job completed (every provider succeeded);
+/// [`exit::BUSY`] when another sync of the same providers is queued or
+/// running. SIGINT or SIGTERM cancels the job (it stops at its next safe
+/// point, ends `cancelled`, its leases released; exit
+/// [`exit::INTERRUPTED`]); a second one stops the engine at once, which puts
+/// the job back in the queue.
 pub async fn sync(
     config: &Config,
     args: SyncArgs,
@@ -148,7 +249,8 @@ pub async fn sync(
     let mut engine_config = config.engine.clone();
     engine_config.scheduler.enabled = false;
     engine_config.workers = 1;
-    let engine = Engine::start(store.clone(), fetchers, engine_config, None)
+    let phase = std::sync::Arc::new(Phase::default());
+    let engine = Engine::start(store.clone(), fetchers, engine_config, Some(phase.clone()))
         .await
         .context("cannot start the sync engine")?;
     let outcome = engine
@@ -168,37 +270,63 @@ pub async fn sync(
                 "error: a sync of {provider} is already {} (sync {}, by {}); wait for it or cancel it with `pricesync cancel {}`",
                 active.state, active.id, active.triggered_by, active.id
             );
-            return Ok(ExitCode::from(2));
+            return Ok(ExitCode::from(exit::BUSY));
         }
         Err(e) => {
             engine.shutdown().await;
             return Err(e.into());
         }
     };
-    let terminal = std::io::stderr().is_terminal() && !args.json;
+    let terminal = std::io::stderr().is_terminal() && !args.json && !args.quiet;
     let mut shown = None;
+    let mut interrupts = 0u8;
+    let stop = interrupted();
+    tokio::pin!(stop);
     let record = loop {
         let Some(current) = store.get_job(job.id).await? else {
             anyhow::bail!("sync {} disappeared", job.id);
         };
-        if terminal && shown != Some((current.providers_done, current.state)) {
-            shown = Some((current.providers_done, current.state));
+        let at = phase.0.lock().ok().and_then(|p| p.clone());
+        let line = (current.providers_done, current.state, at.clone());
+        if terminal && shown.as_ref() != Some(&line) {
             let done = current.providers_done.min(current.providers_total) as usize;
             let total = current.providers_total.max(1) as usize;
             let bar = "=".repeat(done * 30 / total) + &" ".repeat(30 - done * 30 / total);
+            let doing = at.map_or_else(String::new, |(provider, what)| {
+                format!(", {what} {provider}")
+            });
             eprint!(
-                "\r[{bar}] {done}/{} providers, {} models, {}   ",
+                "\r\x1b[2K[{bar}] {done}/{} providers, {} models{doing}, {}",
                 current.providers_total, current.models_processed, current.state
             );
             let _ = std::io::stderr().flush();
+            PROGRESS_SHOWN.store(true, std::sync::atomic::Ordering::SeqCst);
+            shown = Some(line);
         }
         if current.state.is_terminal() {
             break current;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::select! {
+            _ = &mut stop => {
+                interrupts += 1;
+                if interrupts > 1 {
+                    eprintln!("\ninterrupted again: stopping now; sync {} goes back to the queue", job.id);
+                    engine.shutdown().await;
+                    return Ok(ExitCode::from(exit::INTERRUPTED));
+                }
+                eprintln!(
+                    "\ninterrupted: cancelling sync {} at its next safe point (interrupt again to stop at once)",
+                    job.id
+                );
+                engine.cancel(job.id, "cli").await?;
+                stop.set(interrupted());
+            }
+            _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+        }
     };
     if terminal {
         eprintln!();
+        PROGRESS_SHOWN.store(false, std::sync::atomic::Ordering::SeqCst);
     }
     engine.shutdown().await;
     let logs = store.job_provider_logs(job.id).await?;
@@ -230,35 +358,7 @@ pub async fn sync(
                 ""
             }
         );
-        println!(
-            "{:<16} {:<10} {:>8} {:>7} {:>8} {:>10} {:>8} {:>8} {:>6} {:>8}  error",
-            "provider",
-            "status",
-            "fetched",
-            "added",
-            "updated",
-            "unchanged",
-            "skipped",
-            "removed",
-            "held",
-            "ms"
-        );
-        for l in &logs {
-            println!(
-                "{:<16} {:<10} {:>8} {:>7} {:>8} {:>10} {:>8} {:>8} {:>6} {:>8}  {}",
-                l.provider,
-                l.status.as_str(),
-                l.models_fetched,
-                l.models_added,
-                l.models_updated,
-                l.models_unchanged,
-                l.models_skipped,
-                l.models_removed,
-                l.changes_held,
-                l.duration_ms,
-                l.error.as_deref().unwrap_or("")
-            );
-        }
+        print_provider_table(&logs);
         if record.dry_run {
             println!();
             review::print_changes(&changes);
@@ -270,27 +370,34 @@ pub async fn sync(
             println!("held price changes (not applied): pricesync held");
         }
     }
-    Ok(if record.state == pricesync_domain::JobState::Completed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    Ok(match record.state {
+        pricesync_domain::JobState::Completed => ExitCode::SUCCESS,
+        pricesync_domain::JobState::Cancelled if interrupts > 0 => {
+            ExitCode::from(exit::INTERRUPTED)
+        }
+        _ => ExitCode::FAILURE,
     })
 }
 
-/// `pricesync status`: the schedules and each provider's last sync.
+/// `pricesync status`: what the servers sharing the database run — the
+/// schedules they recorded, each scheduled provider's last run and last
+/// success — and the active syncs. Read from the database, not from this
+/// process's environment (which may differ from the servers').
 pub async fn status(config: &Config, as_json: bool) -> anyhow::Result<ExitCode> {
     let store = crate::server::open_store(config).await?;
-    let schedules = store.list_schedules().await?;
-    let now = time::OffsetDateTime::now_utc();
-    let mut providers = Vec::new();
-    for provider in &config.providers {
-        let (last, last_ok) = store.last_provider_runs(provider).await?;
-        providers.push((provider.clone(), last, last_ok));
-    }
+    let recorded = SchedulerStatus::recorded(&store).await?;
     let active = store.active_jobs().await?;
+    let from_servers = recorded.is_some();
+    let scheduler = match recorded {
+        Some(scheduler) => scheduler,
+        None => {
+            // No server has run on this database: this environment's
+            // configuration is the best account there is, and says so.
+            eprintln!("note: no server has recorded a schedule in this database yet; showing this environment's configuration");
+            SchedulerStatus::load(&store, &config.engine.scheduler, &config.providers).await?
+        }
+    };
     if as_json {
-        let scheduler =
-            SchedulerStatus::load(&store, &config.engine.scheduler, &config.providers).await?;
         print_json(&StatusOutput {
             scheduler,
             active: ActiveSyncs::from(active.as_slice()),
@@ -298,18 +405,24 @@ pub async fn status(config: &Config, as_json: bool) -> anyhow::Result<ExitCode> 
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "scheduler: {} (every {} h)",
-        if config.engine.scheduler.enabled {
+        "scheduler: {} (every {} h), {}",
+        if scheduler.enabled {
             "enabled"
         } else {
             "disabled"
         },
-        config.engine.scheduler.interval.as_secs_f64() / 3600.0
+        scheduler.interval_hours,
+        if from_servers {
+            "as recorded by the servers"
+        } else {
+            "from this environment (no server has recorded one)"
+        }
     );
-    for s in &schedules {
+    for s in &scheduler.schedules {
         println!(
-            "  schedule {:<24} next run {}  failures in a row {}{}",
+            "  schedule {:<24} every {:>5} h  next run {}  failures in a row {}{}",
             s.name,
+            s.interval_hours,
             s.next_run_at,
             s.consecutive_failures,
             if s.enabled { "" } else { "  (disabled)" }
@@ -319,17 +432,15 @@ pub async fn status(config: &Config, as_json: bool) -> anyhow::Result<ExitCode> 
         "{:<16} {:<10} {:>12}  last success",
         "provider", "last run", "seconds ago"
     );
-    for (provider, last, ok) in &providers {
+    for (provider, last) in &scheduler.last_syncs {
         println!(
             "{:<16} {:<10} {:>12}  {}",
             provider,
-            last.as_ref().map_or("never", |l| l.status.as_str()),
-            last.as_ref()
-                .map_or("-".to_owned(), |l| (now - l.finished_at)
-                    .whole_seconds()
-                    .to_string()),
-            ok.as_ref()
-                .map_or("never".to_owned(), |l| l.finished_at.to_string()),
+            last.status.map_or("never", |s| s.as_str()),
+            last.seconds_ago.map_or("-".to_owned(), |n| n.to_string()),
+            last.last_success
+                .as_ref()
+                .map_or("never".to_owned(), |l| l.at.to_string()),
         );
     }
     println!("active syncs: {}", active.len());
@@ -340,6 +451,75 @@ pub async fn status(config: &Config, as_json: bool) -> anyhow::Result<ExitCode> 
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `pricesync job <sync_id> [--json]`: one sync with its per-provider
+/// results, as `GET /admin/pricing/sync/{sync_id}` shows it.
+pub async fn job(config: &Config, id: &str, as_json: bool) -> anyhow::Result<ExitCode> {
+    let id: uuid::Uuid = id
+        .parse()
+        .with_context(|| format!("{id:?} is not a sync id (a UUID)"))?;
+    let store = crate::server::open_store(config).await?;
+    let Some(record) = store.get_job(id).await? else {
+        eprintln!("error: no sync {id}");
+        return Ok(ExitCode::FAILURE);
+    };
+    let logs = store.job_provider_logs(id).await?;
+    if as_json {
+        let view = pricesync_engine::JobView {
+            job: record,
+            providers: logs,
+        };
+        print_json(&SyncJob::from(&view))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "sync {} {} (attempt {}/{}, by {}{})",
+        record.id,
+        record.state,
+        record.attempt,
+        record.max_attempts,
+        record.triggered_by,
+        if record.dry_run { ", dry run" } else { "" }
+    );
+    if let Some(error) = &record.error {
+        println!("error: {error}");
+    }
+    print_provider_table(&logs);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The per-provider results of a sync, one line each.
+fn print_provider_table(logs: &[pricesync_store::ProviderLog]) {
+    println!(
+        "{:<16} {:<10} {:>8} {:>7} {:>8} {:>10} {:>8} {:>8} {:>6} {:>8}  error",
+        "provider",
+        "status",
+        "fetched",
+        "added",
+        "updated",
+        "unchanged",
+        "skipped",
+        "removed",
+        "held",
+        "ms"
+    );
+    for l in logs {
+        println!(
+            "{:<16} {:<10} {:>8} {:>7} {:>8} {:>10} {:>8} {:>8} {:>6} {:>8}  {}",
+            l.provider,
+            l.status.as_str(),
+            l.models_fetched,
+            l.models_added,
+            l.models_updated,
+            l.models_unchanged,
+            l.models_skipped,
+            l.models_removed,
+            l.changes_held,
+            l.duration_ms,
+            l.error.as_deref().unwrap_or("")
+        );
+    }
 }
 
 /// `pricesync jobs`: recent syncs, newest first.
@@ -377,20 +557,24 @@ pub async fn jobs(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `pricesync cancel <id>`.
-pub async fn cancel(config: &Config, id: &str) -> anyhow::Result<ExitCode> {
+/// `pricesync cancel <id> [--json]`: the body of
+/// `POST /admin/pricing/sync/{id}/cancel` with `--json`.
+pub async fn cancel(config: &Config, id: &str, as_json: bool) -> anyhow::Result<ExitCode> {
+    use crate::api::types::admin::SyncCancelled;
     use pricesync_store::CancelOutcome;
     let id: uuid::Uuid = id
         .parse()
         .with_context(|| format!("{id:?} is not a sync id (a UUID)"))?;
     let store = crate::server::open_store(config).await?;
     match store.cancel_job(id, "cli").await? {
+        CancelOutcome::Cancelled(job) if as_json => print_json(&SyncCancelled::cancelled(&job))?,
+        CancelOutcome::Requested(job) if as_json => print_json(&SyncCancelled::requested(&job))?,
         CancelOutcome::Cancelled(_) => println!("sync {id} was queued and is now cancelled"),
         CancelOutcome::Requested(_) => {
             println!("sync {id} is running: its worker stops at its next safe point (within a heartbeat)")
         }
         CancelOutcome::AlreadyFinished(job) => {
-            println!("sync {id} already finished ({})", job.state);
+            eprintln!("error: sync {id} already finished ({})", job.state);
             return Ok(ExitCode::FAILURE);
         }
         CancelOutcome::NotFound => {
@@ -401,17 +585,31 @@ pub async fn cancel(config: &Config, id: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `pricesync locks [release <key>]`.
-pub async fn locks(config: &Config, release: Option<&str>) -> anyhow::Result<ExitCode> {
+/// `pricesync locks [release <key>] [--json]`: with `--json`, the bodies
+/// of `GET /admin/pricing/locks` and `DELETE /admin/pricing/locks/{key}`.
+pub async fn locks(
+    config: &Config,
+    release: Option<&str>,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    use crate::api::types::admin::{Lock, LockList, LockReleased};
     let store = crate::server::open_store(config).await?;
+    let now = time::OffsetDateTime::now_utc();
     if let Some(key) = release {
         return Ok(match store.force_release_lease(key).await? {
             Some(lease) => {
                 tracing::warn!(key = %lease.key, holder = %lease.requested_by, owner = %lease.worker, by = "cli", "lock forcibly released");
-                println!(
-                    "released {} (held by {}, fence {})",
-                    lease.key, lease.requested_by, lease.fence
-                );
+                if as_json {
+                    print_json(&LockReleased {
+                        released: Lock::new(&lease, now),
+                        released_by: "cli".to_owned(),
+                    })?;
+                } else {
+                    println!(
+                        "released {} (held by {}, fence {})",
+                        lease.key, lease.requested_by, lease.fence
+                    );
+                }
                 ExitCode::SUCCESS
             }
             None => {
@@ -420,8 +618,11 @@ pub async fn locks(config: &Config, release: Option<&str>) -> anyhow::Result<Exi
             }
         });
     }
-    let now = time::OffsetDateTime::now_utc();
     let leases = store.list_leases().await?;
+    if as_json {
+        print_json(&LockList::new(&leases, now))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "{:<32} {:<20} {:<22} {:>8}  expires",
         "key", "holder", "owner", "fence"

@@ -11,6 +11,13 @@ use pricesync::{cli, server, Application, Config};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Only errors on stderr, no progress line (RUST_LOG overrides the log
+    /// level).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// More log detail: -v debug, -vv trace (RUST_LOG overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -19,7 +26,11 @@ enum Command {
     /// database, then serves until SIGINT or SIGTERM.
     Serve,
     /// Apply pending database migrations and exit.
-    Migrate,
+    Migrate {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Fetch one provider's price list and print it normalised, without
     /// touching the database (to check a provider before a sync).
     Fetch {
@@ -67,11 +78,25 @@ enum Command {
     Cancel {
         /// The sync id.
         id: String,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one sync with its per-provider results.
+    Job {
+        /// The sync id.
+        id: String,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// List the sync leases, or force one free.
     Locks {
         #[command(subcommand)]
         action: Option<LockAction>,
+        /// Print as JSON.
+        #[arg(long, global = true)]
+        json: bool,
     },
     /// List the models a sync skipped, with the reason for each.
     Skipped {
@@ -135,19 +160,30 @@ enum LockAction {
     },
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default `info`), as text or,
-/// with `PRICESYNC_LOG_FORMAT=json`, one JSON object per line (request ids
-/// and job ids are fields).
-fn init_logging() -> Result<(), String> {
+/// Logs go to stderr, filtered by `RUST_LOG` (default `info` for the
+/// server, `warn` for the other commands, `error` with `-q`, `debug` /
+/// `trace` with `-v` / `-vv`), as text or, with `PRICESYNC_LOG_FORMAT=json`,
+/// one JSON object per line (request ids and job ids are fields). Colour
+/// only on a terminal and without `NO_COLOR`
+/// (<https://no-color.org>). A log line clears the progress line of
+/// `pricesync sync` first instead of running into it.
+fn init_logging(serving: bool, quiet: bool, verbose: u8) -> Result<(), String> {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) if serving => "info",
+        (false, 0) => "warn",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(cli::StderrBelowProgress);
     match std::env::var("PRICESYNC_LOG_FORMAT").as_deref() {
-        Err(_) | Ok("") | Ok("text") => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
+        Err(_) | Ok("") | Ok("text") => builder.with_ansi(colour).init(),
         Ok("json") => builder.json().with_current_span(true).init(),
         Ok(other) => {
             return Err(format!(
@@ -162,7 +198,7 @@ fn env_lookup(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-async fn run(command: Command) -> anyhow::Result<ExitCode> {
+async fn run(command: Command, quiet: bool) -> anyhow::Result<ExitCode> {
     let config = Config::from_env()?;
     match command {
         Command::Serve => {
@@ -172,10 +208,15 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .run_until_signalled()
                 .await?;
         }
-        Command::Migrate => {
+        Command::Migrate { json } => {
             let store = server::open_store(&config).await?;
             let applied = store.migrate().await?;
-            if applied.is_empty() {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"database": store.redacted_url(), "applied": applied})
+                );
+            } else if applied.is_empty() {
                 println!("database {} is up to date", store.redacted_url());
             } else {
                 println!(
@@ -197,6 +238,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 providers,
                 dry_run,
                 json,
+                quiet,
             };
             return cli::sync(&config, args, &env_lookup).await;
         }
@@ -206,12 +248,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             limit,
             json,
         } => return cli::jobs(&config, status.as_deref(), limit, json).await,
-        Command::Cancel { id } => return cli::cancel(&config, &id).await,
-        Command::Locks { action } => {
+        Command::Cancel { id, json } => return cli::cancel(&config, &id, json).await,
+        Command::Job { id, json } => return cli::job(&config, &id, json).await,
+        Command::Locks { action, json } => {
             let release = action
                 .as_ref()
                 .map(|LockAction::Release { key }| key.as_str());
-            return cli::locks(&config, release).await;
+            return cli::locks(&config, release, json).await;
         }
         Command::Skipped {
             sync_id,
@@ -244,7 +287,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    if let Err(e) = init_logging() {
+    let serving = matches!(cli.command, None | Some(Command::Serve));
+    if let Err(e) = init_logging(serving, cli.quiet, cli.verbose) {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
@@ -258,7 +302,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve))) {
+    let quiet = cli.quiet;
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), quiet)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

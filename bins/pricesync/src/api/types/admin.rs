@@ -637,6 +637,37 @@ pub struct SchedulerStatus {
 }
 
 impl SchedulerStatus {
+    /// What the servers sharing the database run, read from the schedules
+    /// they recorded (not from this process's environment, which may
+    /// differ): enabled when a schedule is, the `default` schedule's
+    /// interval, every scheduled provider. `None` when no server has
+    /// recorded a schedule yet.
+    pub(crate) async fn recorded(
+        store: &pricesync_store::Store,
+    ) -> Result<Option<Self>, pricesync_store::StoreError> {
+        let schedules = store.list_schedules().await?;
+        let Some(main) = schedules
+            .iter()
+            .find(|s| s.name == "default")
+            .or_else(|| schedules.first())
+        else {
+            return Ok(None);
+        };
+        let mut providers: Vec<String> = Vec::new();
+        for p in schedules.iter().flat_map(|s| &s.providers) {
+            if !providers.contains(p) {
+                providers.push(p.clone());
+            }
+        }
+        let config = pricesync_engine::SchedulerConfig {
+            enabled: schedules.iter().any(|s| s.enabled),
+            interval: std::time::Duration::from_secs(main.interval_seconds),
+            providers: providers.clone(),
+            ..pricesync_engine::SchedulerConfig::default()
+        };
+        Self::load(store, &config, &providers).await.map(Some)
+    }
+
     /// Reads the schedules and the last runs of `providers` from the store.
     pub(crate) async fn load(
         store: &pricesync_store::Store,
