@@ -295,7 +295,7 @@ async fn an_interrupted_sync_cancels_its_job_and_frees_the_provider() {
         .status
         .success());
 
-    let mut syncing = Command::new(env!("CARGO_BIN_EXE_pricesync"))
+    let syncing = Command::new(env!("CARGO_BIN_EXE_pricesync"))
         .args(["sync", "--json"])
         .current_dir(&dir)
         .env_clear()
