@@ -90,15 +90,19 @@ async fn interrupted() {
 /// Which provider the foreground sync is at, and doing what: fed by the
 /// engine's sync points, shown by the progress line.
 #[derive(Default)]
-struct Phase(std::sync::Mutex<Option<(String, &'static str)>>);
+struct Phase(std::sync::Mutex<Option<(String, String)>>);
 
 #[async_trait::async_trait]
 impl pricesync_engine::SyncHooks for Phase {
     async fn reached(&self, point: pricesync_engine::SyncPoint) {
         use pricesync_engine::SyncPoint;
         let now = match point {
-            SyncPoint::ProviderLeased { provider, .. } => Some((provider, "fetching")),
-            SyncPoint::BeforeWrite { provider, .. } => Some((provider, "writing")),
+            SyncPoint::ProviderLeased { provider, .. } => {
+                Some((provider, "fetching".to_owned()))
+            }
+            SyncPoint::BeforeWrite {
+                provider, fetched, ..
+            } => Some((provider, format!("writing {fetched} models of"))),
             SyncPoint::ProviderFinished { .. } | SyncPoint::JobFinished { .. } => None,
             _ => return,
         };

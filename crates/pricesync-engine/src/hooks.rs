@@ -28,6 +28,8 @@ pub enum SyncPoint {
         job: Uuid,
         /// The provider.
         provider: String,
+        /// Models in the fetched list (what the write is about to process).
+        fetched: usize,
     },
     /// A provider is done.
     ProviderFinished {

@@ -271,6 +271,7 @@ async fn sync_under_lease(
         shared.hooks.reached(SyncPoint::BeforeWrite {
             job: job.id,
             provider: name.to_owned(),
+            fetched: plan.fetched,
         }),
     )
     .await;
