@@ -77,6 +77,7 @@ pub struct CardComponent {
 /// What one request used, in the canonical form of the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Usage {
     /// All prompt tokens, parts included.
     pub input_tokens: u64,

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::batch::{binds, BatchInsert, InsertRow, Upsert};
 use crate::leases::LeaseConn;
-use crate::schema::{model_prices, models};
+use crate::schema::{model_prices, models, pricing_catalogue_version};
 use crate::sql_types::{DbDecimal, DbNow, DbUuid, SqlDecimal, SqlUuid};
 use crate::store::on_conn;
 use crate::{Fence, Store, StoreError, StoreResult};
@@ -40,6 +40,9 @@ pub struct WriteReport {
     pub prices_deleted: usize,
     /// Rows of `model_pricing_history` inserted.
     pub history_rows: usize,
+    /// Rows of `model_status_history` inserted (a model listed, relisted,
+    /// removed, or its pricing kind changed).
+    pub status_rows: usize,
 }
 
 impl WriteReport {
@@ -51,6 +54,7 @@ impl WriteReport {
             + self.prices_written
             + self.prices_deleted
             + self.history_rows
+            + self.status_rows
     }
 }
 
@@ -83,6 +87,33 @@ struct NewHistory {
     old_usd_per_unit: Option<SqlDecimal>,
     new_usd_per_unit: Option<SqlDecimal>,
     sync_id: Option<SqlUuid>,
+}
+
+/// A change of a model's listing or pricing kind.
+struct NewStatus {
+    model_id: SqlUuid,
+    change: &'static str,
+    pricing_kind: &'static str,
+    sync_id: Option<SqlUuid>,
+}
+
+impl<DB> InsertRow<DB> for NewStatus
+where
+    DB: Backend + HasSqlType<DbUuid>,
+    SqlUuid: ToSql<DbUuid, DB>,
+    str: ToSql<Text, DB>,
+    Option<SqlUuid>: ToSql<Nullable<DbUuid>, DB>,
+{
+    const TABLE: &'static str = "model_status_history";
+    const COLUMNS: &'static str = "model_id, change, pricing_kind, sync_id";
+    fn walk<'b>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        binds!(out;
+            DbUuid => &self.model_id,
+            Text => self.change,
+            Text => self.pricing_kind,
+            Nullable<DbUuid> => &self.sync_id,
+        )
+    }
 }
 
 impl<'a, DB> InsertRow<DB> for NewModel<'a>
@@ -177,6 +208,7 @@ struct WriteRows<'a> {
     delete_prices: BTreeMap<(&'static str, i64, String), Vec<SqlUuid>>,
     upsert_prices: Vec<NewPrice>,
     history: Vec<NewHistory>,
+    statuses: Vec<NewStatus>,
 }
 
 impl<'a> WriteRows<'a> {
@@ -239,6 +271,20 @@ impl<'a> WriteRows<'a> {
         })
     }
 
+    fn status_row(
+        model_id: Uuid,
+        change: &'static str,
+        kind: PricingKind,
+        sync_id: Option<Uuid>,
+    ) -> NewStatus {
+        NewStatus {
+            model_id: SqlUuid(model_id),
+            change,
+            pricing_kind: kind.as_str(),
+            sync_id: sync_id.map(SqlUuid),
+        }
+    }
+
     /// Builds the rows; `ids` maps the model ids of updated, reactivated and
     /// removed models to their database ids.
     fn build(
@@ -259,6 +305,12 @@ impl<'a> WriteRows<'a> {
             let id = Uuid::now_v7();
             rows.new_models
                 .push(Self::model_row(id, provider, offering, sync_id)?);
+            rows.statuses.push(Self::status_row(
+                id,
+                "listed",
+                offering.pricing_kind(),
+                sync_id,
+            ));
             for component in offering.components() {
                 rows.upsert_prices.push(Self::price_row(id, component)?);
                 rows.history.push(Self::history_row(
@@ -273,6 +325,12 @@ impl<'a> WriteRows<'a> {
             rows.changed_models
                 .push(Self::model_row(id, provider, &change.after, sync_id)?);
             rows.replace_prices_of.push(SqlUuid(id));
+            rows.statuses.push(Self::status_row(
+                id,
+                "listed",
+                change.after.pricing_kind(),
+                sync_id,
+            ));
             for component in change.after.components() {
                 rows.upsert_prices.push(Self::price_row(id, component)?);
             }
@@ -285,6 +343,14 @@ impl<'a> WriteRows<'a> {
             let id = id_of(change.after.model_id())?;
             rows.changed_models
                 .push(Self::model_row(id, provider, &change.after, sync_id)?);
+            if change.before.pricing_kind() != change.after.pricing_kind() {
+                rows.statuses.push(Self::status_row(
+                    id,
+                    "kind_changed",
+                    change.after.pricing_kind(),
+                    sync_id,
+                ));
+            }
             for component_change in &change.components {
                 match component_change {
                     ComponentChange::Added(c) | ComponentChange::Changed { new: c, .. } => {
@@ -307,6 +373,12 @@ impl<'a> WriteRows<'a> {
         for offering in &diff.removed {
             let id = id_of(offering.model_id())?;
             rows.removed_models.push(SqlUuid(id));
+            rows.statuses.push(Self::status_row(
+                id,
+                "removed",
+                offering.pricing_kind(),
+                sync_id,
+            ));
             for component in offering.components() {
                 rows.history.push(Self::history_row(
                     id,
@@ -478,7 +550,7 @@ impl Store {
             return Ok(WriteReport::default());
         }
         let needed = existing_model_ids(diff);
-        Ok(on_conn!(self, writer, |conn| {
+        let report = on_conn!(self, writer, |conn| {
             conn.transaction(async |conn| -> StoreResult<WriteReport> {
                 if let Some(fence) = fence {
                     if !conn.holds_fence(fence).await? {
@@ -564,9 +636,29 @@ impl Store {
                     .execute(conn)
                     .await?;
                 }
+                for chunk in rows.statuses.chunks(MAX_ROWS_PER_STATEMENT) {
+                    report.status_rows += BatchInsert {
+                        rows: chunk,
+                        upsert: None,
+                    }
+                    .execute(conn)
+                    .await?;
+                }
+                // Last, so that the row lock is held only until commit and
+                // versions follow commit order.
+                diesel::update(pricing_catalogue_version::table)
+                    .set((
+                        pricing_catalogue_version::version
+                            .eq(pricing_catalogue_version::version + 1_i64),
+                        pricing_catalogue_version::changed_at.eq(DbNow),
+                    ))
+                    .execute(conn)
+                    .await?;
                 Ok(report)
             })
             .await?
-        }))
+        });
+        self.price_write_committed();
+        Ok(report)
     }
 }

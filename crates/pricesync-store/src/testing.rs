@@ -305,6 +305,36 @@ impl Store {
         Ok(())
     }
 
+    /// Moves every recorded time of the catalogue (models, prices, both
+    /// history tables) `by` into the past, as if it had all happened that
+    /// long ago: tests of cards at an instant make one change, age it,
+    /// make the next, with no waiting.
+    pub async fn age_catalogue_for_tests(&self, by: std::time::Duration) -> crate::StoreResult<()> {
+        let millis = by.as_millis();
+        let columns = [
+            ("models", "first_seen_at"),
+            ("models", "updated_at"),
+            ("models", "removed_at"),
+            ("model_prices", "updated_at"),
+            ("model_pricing_history", "changed_at"),
+            ("model_status_history", "changed_at"),
+        ];
+        let sql: String = columns
+            .iter()
+            .map(|(table, column)| match &*self.backend {
+                crate::store::Backend::Postgres(_) => format!(
+                    "UPDATE {table} SET {column} = {column} - interval '{millis} milliseconds';"
+                ),
+                crate::store::Backend::Sqlite(_) => format!(
+                    "UPDATE {table} SET {column} = strftime('%Y-%m-%dT%H:%M:%fZ', {column}, '-{}.{:03} seconds');",
+                    millis / 1000,
+                    millis % 1000
+                ),
+            })
+            .collect();
+        self.raw_batch_for_tests(&sql).await
+    }
+
     /// Makes a schedule due now.
     pub async fn make_schedule_due_for_tests(&self, name: &str) -> crate::StoreResult<()> {
         use crate::schema::pricing_sync_schedules as schedules;
