@@ -3,6 +3,7 @@
 
 mod admin;
 pub(crate) mod auth;
+mod cost;
 pub(crate) mod error;
 mod health;
 mod openapi;
@@ -44,6 +45,7 @@ pub(crate) fn routes(cfg: &mut ServiceConfig) {
     .service(read::list_models)
     .service(read::get_model)
     .service(read::history)
+    .service(cost::cost)
     .service(openapi::openapi_json)
     .map(openapi::configure_ui)
     .service(
@@ -147,12 +149,20 @@ fn method_label(method: &actix_web::http::Method) -> &'static str {
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Replaces actix's plain-text 413 (an oversized body, rejected before any
-/// handler runs) with the JSON error shape.
+/// handler runs) with the JSON error shape. A 413 that already is one (the
+/// cost route's own, with its larger limit) is kept.
 pub(crate) fn json_payload_errors<B: actix_web::body::MessageBody + 'static>(
 ) -> actix_web::middleware::ErrorHandlers<B> {
     use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
     use actix_web::ResponseError;
     ErrorHandlers::new().handler(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, |res| {
+        let is_json = res
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        if is_json {
+            return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        }
         let (req, _) = res.into_parts();
         let response = error::ApiError::PayloadTooLarge(MAX_BODY_BYTES).error_response();
         Ok(ErrorHandlerResponse::Response(
