@@ -155,8 +155,27 @@ pub struct CatalogueSnapshot {
 
 /// The card query of [`Store::cards_at`], rendered for each backend through
 /// diesel's AST (its own placeholders and bind types).
-struct CardsAtQuery<'a> {
+pub(crate) struct CardsAtQuery<'a> {
     asked: Vec<(i32, &'a str, &'a str, SqlTime)>,
+    /// Prefix the statement with this (`EXPLAIN …`, for tests and benches).
+    pub(crate) explain: &'static str,
+}
+
+impl<'a> CardsAtQuery<'a> {
+    pub(crate) fn new(asked: &[CardRequest<'a>]) -> Self {
+        Self {
+            asked: asked
+                .iter()
+                .enumerate()
+                .map(|(n, r)| {
+                    // n < MAX_CARDS_PER_QUERY, checked by the callers.
+                    let n = i32::try_from(n).unwrap_or(i32::MAX);
+                    (n, r.provider, r.model_id, SqlTime(r.at))
+                })
+                .collect(),
+            explain: "",
+        }
+    }
 }
 
 impl QueryId for CardsAtQuery<'_> {
@@ -178,6 +197,7 @@ where
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         // The statement's shape depends on the number of pairs.
         out.unsafe_to_cache_prepared();
+        out.push_sql(self.explain);
         out.push_sql("WITH asked (n, provider, model, at) AS (VALUES ");
         for (i, (n, provider, model, at)) in self.asked.iter().enumerate() {
             if i > 0 {
@@ -335,7 +355,7 @@ fn card_from_rows(provider: &str, rows: &[CardRow]) -> StoreResult<ModelCard> {
         ),
     };
     let mut by_id: HashMap<i64, CardComponent> = HashMap::new();
-    if matches!(listing, Listing::Listed { .. }) && pricing_kind.has_components() {
+    if matches!(listing, Listing::Listed { .. }) {
         for row in rows {
             let (Some(id), Some(meter), Some(band), Some(window), Some(change), Some(since)) = (
                 row.price_id,
@@ -358,6 +378,12 @@ fn card_from_rows(provider: &str, rows: &[CardRow]) -> StoreResult<ModelCard> {
     }
     let mut components: Vec<CardComponent> = by_id.into_values().collect();
     components.sort_by_key(|c| c.component.key());
+    // Not listed: no components, and the kind recorded (the cost function
+    // refuses such a card for its listing first).
+    let pricing_kind = match listing {
+        Listing::Listed { .. } => kind_of(pricing_kind, &components),
+        _ => pricing_kind,
+    };
     Ok(ModelCard {
         provider: provider.to_owned(),
         model_id: first.model_id.clone(),
@@ -369,6 +395,30 @@ fn card_from_rows(provider: &str, rows: &[CardRow]) -> StoreResult<ModelCard> {
         listing,
         components,
     })
+}
+
+/// A card's pricing kind: with components, what their numbers say (free
+/// when every one is zero, as [`pricesync_domain::ModelOffering`] decides);
+/// without, the recorded kind when it is one that has no components. A
+/// recorded metered or free kind without components cannot be told (only
+/// history from before the listing history has it: a model whose kind
+/// changed before then carries its later kind): unknown, which the cost
+/// function refuses rather than price.
+fn kind_of(recorded: PricingKind, components: &[CardComponent]) -> PricingKind {
+    if components.is_empty() {
+        if recorded.has_components() {
+            PricingKind::Unknown
+        } else {
+            recorded
+        }
+    } else if components
+        .iter()
+        .all(|c| c.component.usd_per_unit.is_zero())
+    {
+        PricingKind::Free
+    } else {
+        PricingKind::Metered
+    }
 }
 
 impl Store {
@@ -385,17 +435,7 @@ impl Store {
                 asked.len()
             )));
         }
-        let query = CardsAtQuery {
-            asked: asked
-                .iter()
-                .enumerate()
-                .map(|(n, r)| {
-                    // n < MAX_CARDS_PER_QUERY, checked above.
-                    let n = i32::try_from(n).unwrap_or(i32::MAX);
-                    (n, r.provider, r.model_id, SqlTime(r.at))
-                })
-                .collect(),
-        };
+        let query = CardsAtQuery::new(asked);
         let rows: Vec<CardRow> = on_conn!(self, readers, |conn| query.load(conn).await?);
         let mut cards: Vec<Option<ModelCard>> = vec![None; asked.len()];
         let mut start = 0;
@@ -553,6 +593,10 @@ impl Store {
                 }
             }
             components.sort_by_key(|c| c.component.key());
+            let pricing_kind = match listing {
+                Listing::Listed { .. } => kind_of(pricing_kind, &components),
+                _ => pricing_kind,
+            };
             cards.push(ModelCard {
                 provider,
                 model_id,

@@ -367,6 +367,52 @@ async fn kinds_removals_and_relistings_at_an_instant(store: Store) {
     assert_eq!(priced.total_usd.to_string(), "0");
 }
 
+/// Data written before the listing history existed: the migration recorded
+/// each model as listed since first seen with its current kind, so the kind
+/// history is lost. The card's kind then follows its components' numbers;
+/// with none, a recorded metered kind cannot be told and is unknown: never
+/// a price (and never a silent zero).
+async fn kinds_from_before_the_listing_history(store: Store) {
+    let p = provider("openrouter");
+    let metered = raw("was/metered", &[(base(Meter::InputTokens), "0.000001")]);
+    let free_later = raw("was/metered", &[(base(Meter::InputTokens), "0")]);
+    let dynamic_first = with_pricing(raw("was/dynamic", &[]), RawPricing::Dynamic);
+    let metered_later = raw("was/dynamic", &[(base(Meter::InputTokens), "0.000002")]);
+    sync(&store, &p, vec![metered, dynamic_first]).await;
+    store.age_catalogue_for_tests(HOUR).await.expect("age");
+    sync(&store, &p, vec![free_later, metered_later]).await;
+    // What migration 2026-11-30-000003 would have recorded.
+    store
+        .raw_batch_for_tests(
+            "DELETE FROM model_status_history WHERE change = 'kind_changed'; \
+             UPDATE model_status_history SET pricing_kind = \
+             (SELECT m.pricing_kind FROM models m WHERE m.id = model_status_history.model_id);",
+        )
+        .await
+        .expect("as migrated");
+    let before = OffsetDateTime::now_utc() - time::Duration::minutes(30);
+    let was_metered = card(&store, "was/metered", before).await;
+    assert_eq!(was_metered.pricing_kind, PricingKind::Metered);
+    let priced = cost(&was_metered.price_card(), &Usage::tokens(1000, 0), before)
+        .expect("priced at the old price, not as free");
+    assert_eq!(priced.total_usd.to_string(), "0.001");
+    let was_dynamic = card(&store, "was/dynamic", before).await;
+    assert_eq!(was_dynamic.pricing_kind, PricingKind::Unknown);
+    let refused = cost(&was_dynamic.price_card(), &Usage::tokens(1000, 0), before)
+        .expect_err("no price then");
+    assert_eq!(refused.kind.code(), "unknown_pricing");
+    // Now both are what their numbers say.
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(
+        card(&store, "was/metered", now).await.pricing_kind,
+        PricingKind::Free
+    );
+    assert_eq!(
+        card(&store, "was/dynamic", now).await.pricing_kind,
+        PricingKind::Metered
+    );
+}
+
 fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
         .expect("formats")
@@ -542,6 +588,7 @@ pricesync_store::on_both_backends!(
     a_price_change_between_two_instants,
     windows_and_bands_at_an_instant,
     kinds_removals_and_relistings_at_an_instant,
+    kinds_from_before_the_listing_history,
     many_pairs_in_one_query_in_order,
     a_long_history_answers_with_the_latest_rows,
     the_catalogue_is_the_current_cards,
