@@ -195,8 +195,13 @@ where
     SqlTime: ToSql<DbTimestamp, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        // The statement's shape depends on the number of pairs.
-        out.unsafe_to_cache_prepared();
+        // The statement's text depends on the number of pairs: one pair
+        // (`card_at`, the read API's `?at=`) is prepared once per
+        // connection, saving PostgreSQL its planning (most of the time of
+        // one card); the batch sizes are not kept prepared.
+        if self.asked.len() > 1 || !self.explain.is_empty() {
+            out.unsafe_to_cache_prepared();
+        }
         out.push_sql(self.explain);
         out.push_sql("WITH asked (n, provider, model, at) AS (VALUES ");
         for (i, (n, provider, model, at)) in self.asked.iter().enumerate() {
@@ -220,7 +225,9 @@ where
 }
 
 /// For each asked pair: the model, its status row in force, its listing
-/// start before and after the instant, and one row per component key with
+/// start before the instant (the status row itself when it is a listing;
+/// the subqueries run only when needed) or after it when it was not listed
+/// yet, and one row per component key with
 /// the key's latest history row at or before the instant (`removed` rows
 /// included: the caller drops them; a key listed again has several `added`
 /// rows and comes once per row: the caller keeps one).
@@ -230,10 +237,15 @@ SELECT a.n AS n,
        m.context_length AS context_length, m.first_seen_at AS first_seen_at,
        m.pricing_kind AS current_kind,
        s.change AS status_change, s.pricing_kind AS status_kind, s.changed_at AS status_at,
-       (SELECT max(l.changed_at) FROM model_status_history l
-         WHERE l.model_id = m.id AND l.change = 'listed' AND l.changed_at <= a.at) AS listed_since,
-       (SELECT min(l.changed_at) FROM model_status_history l
-         WHERE l.model_id = m.id AND l.change = 'listed' AND l.changed_at > a.at) AS next_listing,
+       CASE WHEN s.change = 'listed' THEN s.changed_at
+            WHEN s.id IS NOT NULL THEN
+              (SELECT max(l.changed_at) FROM model_status_history l
+                WHERE l.model_id = m.id AND l.change = 'listed' AND l.changed_at <= a.at)
+       END AS listed_since,
+       CASE WHEN s.id IS NULL THEN
+              (SELECT min(l.changed_at) FROM model_status_history l
+                WHERE l.model_id = m.id AND l.change = 'listed' AND l.changed_at > a.at)
+       END AS next_listing,
        c.id AS price_id, c.meter AS meter, c.min_prompt_tokens AS min_prompt_tokens,
        c.utc_window AS utc_window, c.change AS price_change,
        c.new_usd_per_unit AS usd_per_unit, c.changed_at AS price_since

@@ -659,6 +659,36 @@ impl Store {
             .await?
         });
         self.price_write_committed();
+        if report.history_rows >= MAX_ROWS_PER_STATEMENT {
+            self.analyze_catalogue().await;
+        }
         Ok(report)
+    }
+
+    /// After a large write (a provider's first sync, a mass price change),
+    /// refreshes PostgreSQL's statistics of the catalogue's tables at once
+    /// rather than at autovacuum's next round, minutes later: without them
+    /// the planner took a batch of 1000 cards at an instant
+    /// ([`Store::cards_at`]) through a plan ten times slower. A failure is
+    /// logged, never returned: the write has committed. Nothing on SQLite,
+    /// whose plans for these queries do not depend on statistics.
+    async fn analyze_catalogue(&self) {
+        let crate::store::Backend::Postgres(_) = &*self.backend else {
+            return;
+        };
+        let analyzed: StoreResult<()> = async {
+            on_conn!(self, writer, |conn| {
+                diesel_async::SimpleAsyncConnection::batch_execute(
+                    conn,
+                    "ANALYZE models, model_prices, model_pricing_history, model_status_history",
+                )
+                .await?;
+            });
+            Ok(())
+        }
+        .await;
+        if let Err(e) = analyzed {
+            tracing::warn!(error = %e, "cannot refresh the catalogue's statistics after a large write");
+        }
     }
 }

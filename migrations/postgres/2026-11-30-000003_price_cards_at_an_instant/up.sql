@@ -48,3 +48,7 @@ CREATE TABLE pricing_catalogue_version (
     changed_at timestamptz NOT NULL DEFAULT now()
 );
 INSERT INTO pricing_catalogue_version (id, version) VALUES (1, 0);
+
+-- Statistics for the new table and indexes now, so that the first card
+-- queries are planned with them.
+ANALYZE models, model_pricing_history, model_status_history;
