@@ -25,6 +25,10 @@ use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text};
 /// well under PostgreSQL's 65,535 and SQLite's 32,766 bind parameters.
 pub const MAX_ROWS_PER_STATEMENT: usize = 1000;
 
+/// A write that inserts at least this many models refreshes the
+/// statistics of the catalogue's tables on PostgreSQL.
+const ANALYZE_AFTER_NEW_MODELS: usize = 100;
+
 /// What [`Store::apply_price_diff`] wrote, row by row.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteReport {
@@ -659,19 +663,20 @@ impl Store {
             .await?
         });
         self.price_write_committed();
-        if report.history_rows >= MAX_ROWS_PER_STATEMENT {
+        if report.models_inserted >= ANALYZE_AFTER_NEW_MODELS {
             self.analyze_catalogue().await;
         }
         Ok(report)
     }
 
-    /// After a large write (a provider's first sync, a mass price change),
+    /// After a write that added many models (a provider's first sync),
     /// refreshes PostgreSQL's statistics of the catalogue's tables at once
-    /// rather than at autovacuum's next round, minutes later: without them
-    /// the planner took a batch of 1000 cards at an instant
-    /// ([`Store::cards_at`]) through a plan ten times slower. A failure is
-    /// logged, never returned: the write has committed. Nothing on SQLite,
-    /// whose plans for these queries do not depend on statistics.
+    /// rather than at autovacuum's next round, a minute or more later:
+    /// without them the planner took a batch of 1000 cards at an instant
+    /// ([`Store::cards_at`]) through a plan ten times slower. Price changes
+    /// do not move the tables' distributions enough to need it. A failure
+    /// is logged, never returned: the write has committed. Nothing on
+    /// SQLite, whose plans for these queries do not depend on statistics.
     async fn analyze_catalogue(&self) {
         let crate::store::Backend::Postgres(_) = &*self.backend else {
             return;
