@@ -262,8 +262,7 @@ LEFT JOIN model_pricing_history c ON c.id = (
      WHERE l.model_id = k.model_id AND l.meter = k.meter
        AND l.min_prompt_tokens = k.min_prompt_tokens AND l.utc_window = k.utc_window
        AND l.changed_at <= a.at
-     ORDER BY l.changed_at DESC, l.id DESC LIMIT 1)
-ORDER BY a.n";
+     ORDER BY l.changed_at DESC, l.id DESC LIMIT 1)";
 
 #[derive(Debug, QueryableByName)]
 struct CardRow {
@@ -449,23 +448,28 @@ impl Store {
         }
         let query = CardsAtQuery::new(asked);
         let rows: Vec<CardRow> = on_conn!(self, readers, |conn| query.load(conn).await?);
-        let mut cards: Vec<Option<ModelCard>> = vec![None; asked.len()];
-        let mut start = 0;
-        while start < rows.len() {
-            let n = rows[start].n;
-            let end = rows[start..]
-                .iter()
-                .position(|r| r.n != n)
-                .map_or(rows.len(), |len| start + len);
-            let index = usize::try_from(n)
+        // The rows come in no particular order (no sort in the statement).
+        let mut by_pair: Vec<Vec<CardRow>> =
+            std::iter::repeat_with(Vec::new).take(asked.len()).collect();
+        for row in rows {
+            let n = row.n;
+            let pair = usize::try_from(n)
                 .ok()
-                .filter(|i| *i < asked.len())
+                .and_then(|i| by_pair.get_mut(i))
                 .ok_or_else(|| StoreError::corrupt(format!("card query answered pair {n}")))?;
-            let request = &asked[index];
-            cards[index] = Some(card_from_rows(request.provider, &rows[start..end])?);
-            start = end;
+            pair.push(row);
         }
-        Ok(cards)
+        asked
+            .iter()
+            .zip(by_pair)
+            .map(|(request, rows)| {
+                if rows.is_empty() {
+                    Ok(None)
+                } else {
+                    card_from_rows(request.provider, &rows).map(Some)
+                }
+            })
+            .collect()
     }
 
     /// One model's card at `at`; `None` for an unknown model.

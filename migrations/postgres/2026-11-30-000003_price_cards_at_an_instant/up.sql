@@ -35,7 +35,8 @@ INSERT INTO model_status_history (model_id, change, pricing_kind, sync_id, chang
 CREATE INDEX model_pricing_history_model_key_time_idx
     ON model_pricing_history (model_id, meter, min_prompt_tokens, utc_window, changed_at, id);
 CREATE INDEX model_pricing_history_added_idx
-    ON model_pricing_history (model_id, changed_at) WHERE change = 'added';
+    ON model_pricing_history (model_id, changed_at, meter, min_prompt_tokens, utc_window)
+    WHERE change = 'added';
 
 -- One row whose version grows with every committed write of the catalogue
 -- (models, prices, history). Writers bump it as their transaction's last

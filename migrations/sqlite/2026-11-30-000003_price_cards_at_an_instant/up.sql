@@ -23,7 +23,8 @@ INSERT INTO model_status_history (model_id, change, pricing_kind, sync_id, chang
 CREATE INDEX model_pricing_history_model_key_time_idx
     ON model_pricing_history (model_id, meter, min_prompt_tokens, utc_window, changed_at, id);
 CREATE INDEX model_pricing_history_added_idx
-    ON model_pricing_history (model_id, changed_at) WHERE change = 'added';
+    ON model_pricing_history (model_id, changed_at, meter, min_prompt_tokens, utc_window)
+    WHERE change = 'added';
 
 CREATE TABLE pricing_catalogue_version (
     id         INTEGER PRIMARY KEY CHECK (id = 1),
