@@ -521,6 +521,10 @@ impl Store {
             Option<SqlTime>,
         );
         type StatusRow = (SqlUuid, String, SqlTime);
+        let current_prices = match self.backend_kind() {
+            crate::BackendKind::Postgres => CURRENT_PRICES_POSTGRES,
+            crate::BackendKind::Sqlite => CURRENT_PRICES_SQLITE,
+        };
         let version = self.catalogue_version().await?;
         let (model_rows, price_rows, statuses): (
             Vec<ModelRow>,
@@ -544,7 +548,7 @@ impl Store {
                 .load(conn)
                 .await?;
             let price_rows: Vec<CurrentPriceRow> =
-                diesel::sql_query(CURRENT_PRICES).load(conn).await?;
+                diesel::sql_query(current_prices).load(conn).await?;
             // About one row per model and change of listing or kind.
             let statuses: Vec<StatusRow> = model_status_history::table
                 .filter(model_status_history::change.ne("kind_changed"))
@@ -629,11 +633,21 @@ impl Store {
     }
 }
 
-/// Every current price with the time of its key's latest history row (one
-/// descent of `model_pricing_history_model_key_time_idx` per price; the
-/// price row's own time only if its history is missing). No bind
-/// parameters: the same text on both backends.
-const CURRENT_PRICES: &str = "
+/// Every current price with the time of its key's latest history row, on
+/// PostgreSQL: the price row's `updated_at`, written by the same
+/// transaction as that history row, hence the same `now()` (reading the
+/// history instead cost 0.5 s of a 0.6 s load of 26,000 models).
+const CURRENT_PRICES_POSTGRES: &str = "
+SELECT p.model_id AS model_uuid, p.meter AS meter, p.min_prompt_tokens AS min_prompt_tokens,
+       p.utc_window AS utc_window, p.usd_per_unit AS usd_per_unit, p.updated_at AS since
+FROM model_prices p";
+
+/// The same on SQLite, where each statement of a transaction reads the
+/// clock anew, so the price row's time may be a few milliseconds off its
+/// history row's: the history's time is read (one descent of
+/// `model_pricing_history_model_key_time_idx` per price; the price row's
+/// own time only if its history is missing).
+const CURRENT_PRICES_SQLITE: &str = "
 SELECT p.model_id AS model_uuid, p.meter AS meter, p.min_prompt_tokens AS min_prompt_tokens,
        p.utc_window AS utc_window, p.usd_per_unit AS usd_per_unit,
        COALESCE((SELECT max(h.changed_at) FROM model_pricing_history h
