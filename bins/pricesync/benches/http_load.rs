@@ -2,10 +2,15 @@
 //! process: 1000 concurrent triggers (p50, p99, 5xx, jobs created), each on
 //! a new connection and then on kept-alive connections, next to the same
 //! burst on `/health` (what 1000 new connections cost this machine by
-//! themselves), and the read API's throughput and p99 for one model with 64
-//! connections, on SQLite and on PostgreSQL when one is available.
+//! themselves), the read API's throughput and p99 for one model with 64
+//! connections, and the cost API: one usage per request with 64
+//! connections beside `GET /health` with the same client in the same run
+//! (the floor), and batches of 1000 usages (priced now, and at an instant),
+//! on SQLite and on PostgreSQL when one is available.
 //!
-//! Run with `cargo bench -p pricesync --bench http_load` (`just bench`).
+//! Run with `cargo bench -p pricesync --bench http_load` (`just bench`);
+//! `cargo bench -p pricesync --bench http_load -- cost` runs the cost
+//! figures only.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -262,9 +267,10 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-async fn run(backend: &str, db: TestDatabase) {
+async fn run(backend: &str, db: TestDatabase, only_cost: bool) {
     // 1,000 models, served after 15 s so the sync the first burst triggers
-    // is still running during the others.
+    // is still running during the others (at once for the cost figures
+    // alone).
     let models: Vec<String> = (0..1000)
         .map(|i| {
             format!(
@@ -281,7 +287,7 @@ async fn run(backend: &str, db: TestDatabase) {
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_string(body)
-                .set_delay(Duration::from_secs(15)),
+                .set_delay(Duration::from_secs(if only_cost { 0 } else { 15 })),
         )
         .mount(&provider)
         .await;
@@ -303,7 +309,7 @@ async fn run(backend: &str, db: TestDatabase) {
     let (mut first, mut first_kept) = (Vec::new(), Vec::new());
     let (mut fresh, mut kept) = (Vec::new(), Vec::new());
     let (mut floor_fresh, mut floor_kept) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
+    for _ in 0..if only_cost { 0 } else { ROUNDS } {
         first.push(burst(&address, &trigger, None).await);
         fresh.push(burst(&address, &trigger, None).await);
         let connections = open_connections(&address, &health).await;
@@ -316,20 +322,19 @@ async fn run(backend: &str, db: TestDatabase) {
         first_kept.push(burst(&address, &trigger, Some(connections)).await);
         cancel_active(&client, &base).await;
     }
-    report(backend, "trigger, no sync running, new connections", &first);
-    report(
-        backend,
-        "trigger, no sync running, kept-alive connections",
-        &first_kept,
-    );
-    report(backend, "trigger, sync running, new connections", &fresh);
-    report(
-        backend,
-        "trigger, sync running, kept-alive connections",
-        &kept,
-    );
-    report(backend, "GET /health, new connections", &floor_fresh);
-    report(backend, "GET /health, kept-alive connections", &floor_kept);
+    if !only_cost {
+        report_bursts(
+            backend,
+            [
+                &first,
+                &first_kept,
+                &fresh,
+                &kept,
+                &floor_fresh,
+                &floor_kept,
+            ],
+        );
+    }
     let status = client
         .post(format!("{base}/admin/pricing/sync/trigger"))
         .bearer_auth(TOKEN)
@@ -355,17 +360,85 @@ async fn run(backend: &str, db: TestDatabase) {
         assert!(Instant::now() < deadline, "the sync never wrote the prices");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    if !only_cost {
+        let load = throughput(&client, Load::Get(model_url.clone()), READS).await;
+        load.print(backend, "GET one model");
+    }
+    cost_figures(backend, &client, &base).await;
+}
+
+/// The trigger and `/health` bursts' lines.
+fn report_bursts(backend: &str, bursts: [&[Vec<(u16, Duration)>]; 6]) {
+    let [first, first_kept, fresh, kept, floor_fresh, floor_kept] = bursts;
+    report(backend, "trigger, no sync running, new connections", first);
+    report(
+        backend,
+        "trigger, no sync running, kept-alive connections",
+        first_kept,
+    );
+    report(backend, "trigger, sync running, new connections", fresh);
+    report(
+        backend,
+        "trigger, sync running, kept-alive connections",
+        kept,
+    );
+    report(backend, "GET /health, new connections", floor_fresh);
+    report(backend, "GET /health, kept-alive connections", floor_kept);
+}
+
+/// What each connection of a throughput run sends.
+#[derive(Clone)]
+enum Load {
+    Get(Arc<String>),
+    Post(Arc<String>, actix_web::web::Bytes),
+}
+
+/// A throughput run's figures.
+struct Throughput {
+    requests: usize,
+    per_second: f64,
+    latencies: Vec<Duration>,
+    failures: usize,
+}
+
+impl Throughput {
+    fn print(&self, backend: &str, what: &str) {
+        println!(
+            "{backend:<9} {what}, {READ_CONNECTIONS} connections, {} requests: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, failures {}",
+            self.requests,
+            self.per_second,
+            ms(percentile(&self.latencies, 0.5)),
+            ms(percentile(&self.latencies, 0.99)),
+            self.failures,
+        );
+    }
+}
+
+/// `requests` requests over [`READ_CONNECTIONS`] kept-alive connections,
+/// each connection sending its next request when its answer is read.
+async fn throughput(client: &reqwest::Client, load: Load, requests: usize) -> Throughput {
     let started = Instant::now();
-    let per_connection = READS / READ_CONNECTIONS;
+    let per_connection = requests / READ_CONNECTIONS;
     let tasks: Vec<_> = (0..READ_CONNECTIONS)
         .map(|_| {
-            let (client, url) = (client.clone(), model_url.clone());
+            let (client, load) = (client.clone(), load.clone());
             tokio::spawn(async move {
                 let mut seen = Vec::with_capacity(per_connection);
                 let mut failures = 0;
                 for _ in 0..per_connection {
                     let t = Instant::now();
-                    match client.get(url.as_str()).send().await {
+                    let sent = match &load {
+                        Load::Get(url) => client.get(url.as_str()).send().await,
+                        Load::Post(url, body) => {
+                            client
+                                .post(url.as_str())
+                                .header("content-type", "application/json")
+                                .body(body.clone())
+                                .send()
+                                .await
+                        }
+                    };
+                    match sent {
                         Ok(r) if r.status().is_success() => {
                             let _ = r.bytes().await;
                         }
@@ -377,22 +450,106 @@ async fn run(backend: &str, db: TestDatabase) {
             })
         })
         .collect();
-    let mut reads = Vec::with_capacity(READS);
+    let mut latencies = Vec::with_capacity(requests);
     let mut failures = 0;
     for task in tasks {
         let (seen, failed) = task.await.expect("task");
-        reads.extend(seen);
+        latencies.extend(seen);
         failures += failed;
     }
     let wall = started.elapsed();
-    reads.sort();
+    latencies.sort();
+    Throughput {
+        requests: latencies.len(),
+        per_second: latencies.len() as f64 / wall.as_secs_f64(),
+        latencies,
+        failures,
+    }
+}
+
+const COST_ROUNDS: usize = 3;
+const BATCHES: usize = 40;
+
+/// One usage of model `i` (of the 1,000 the mock provider lists).
+fn usage_item(i: usize, at: Option<&str>) -> serde_json::Value {
+    let mut item = serde_json::json!({
+        "provider": "openrouter",
+        "model": format!("org/model-{:04}", i % 1000),
+        "usage": {"input_tokens": 1200 + i as u64, "output_tokens": 300},
+    });
+    if let Some(at) = at {
+        item["at"] = serde_json::json!(at);
+    }
+    item
+}
+
+/// `POST /v1/pricing/cost`: one usage per request with 64 connections,
+/// alternating with `GET /health` rounds (the floor) on the same client;
+/// then batches of 1000 usages one after another, priced now (in memory)
+/// and at an instant (one query per batch).
+async fn cost_figures(backend: &str, client: &reqwest::Client, base: &str) {
+    let cost_url = Arc::new(format!("{base}/v1/pricing/cost"));
+    let single = actix_web::web::Bytes::from(usage_item(42, None).to_string());
+    let health = Load::Get(Arc::new(format!("{base}/health")));
+    let cost = Load::Post(cost_url.clone(), single);
+    // Warm both paths and the connection pool.
+    throughput(client, health.clone(), 6_400).await;
+    throughput(client, cost.clone(), 6_400).await;
+    let (mut floors, mut costs) = (Vec::new(), Vec::new());
+    for _ in 0..COST_ROUNDS {
+        let floor = throughput(client, health.clone(), READS).await;
+        floor.print(backend, "GET /health (floor)");
+        let priced = throughput(client, cost.clone(), READS).await;
+        priced.print(backend, "POST /v1/pricing/cost, one usage now");
+        floors.push(floor.per_second);
+        costs.push(priced.per_second);
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let (floor, priced) = (median(&mut floors), median(&mut costs));
     println!(
-        "{backend:<9} GET one model, {READ_CONNECTIONS} connections, {} requests: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, failures {failures}",
-        reads.len(),
-        reads.len() as f64 / wall.as_secs_f64(),
-        ms(percentile(&reads, 0.5)),
-        ms(percentile(&reads, 0.99)),
+        "{backend:<9} cost, one usage now: median {priced:.0} req/s against /health {floor:.0} req/s = {:.0}% of the floor (budget: at least 70%)",
+        100.0 * priced / floor
     );
+
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("formats");
+    for (what, at) in [("now", None), ("at an instant", Some(now.as_str()))] {
+        let items: Vec<serde_json::Value> = (0..1000).map(|i| usage_item(i, at)).collect();
+        let body = actix_web::web::Bytes::from(serde_json::json!({ "items": items }).to_string());
+        let mut latencies = Vec::with_capacity(BATCHES);
+        for round in 0..BATCHES + 3 {
+            let t = Instant::now();
+            let response = client
+                .post(cost_url.as_str())
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .expect("a batch is answered");
+            assert_eq!(response.status().as_u16(), 200, "batch {what}");
+            let answer: serde_json::Value = response.json().await.expect("JSON");
+            let priced = answer["items"].as_array().map_or(0, |items| {
+                items.iter().filter(|i| i["ok"].is_object()).count()
+            });
+            assert_eq!(priced, 1000, "every usage of the batch is priced");
+            // The first three warm the path.
+            if round >= 3 {
+                latencies.push(t.elapsed());
+            }
+        }
+        latencies.sort();
+        println!(
+            "{backend:<9} POST /v1/pricing/cost, 1000 usages {what} ({} KiB), {BATCHES} batches one after another: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (budget: under 20 ms)",
+            body.len() / 1024,
+            ms(percentile(&latencies, 0.5)),
+            ms(percentile(&latencies, 0.99)),
+            ms(latencies.last().copied().unwrap_or_default()),
+        );
+    }
 }
 
 fn main() {
@@ -401,10 +558,11 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
+        let only_cost = std::env::args().any(|a| a == "cost");
         println!("HTTP load against the real binary (this process is the load generator)");
-        run("sqlite", TestDatabase::sqlite().await).await;
+        run("sqlite", TestDatabase::sqlite().await, only_cost).await;
         match TestDatabase::postgres().await {
-            Some(db) => run("postgres", db).await,
+            Some(db) => run("postgres", db, only_cost).await,
             None => println!("postgres  not measured: no PostgreSQL available"),
         }
     });

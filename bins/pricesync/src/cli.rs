@@ -6,7 +6,9 @@ use anyhow::Context;
 use pricesync_domain::{validate_price_list, PricingKind};
 
 use crate::api::types::admin::{ActiveSyncs, SchedulerStatus, SyncJob, SyncSummary};
+use crate::api::types::cost::CostItem;
 use crate::api::types::read::Model;
+use crate::api::types::ErrorBody;
 use crate::Config;
 
 mod review;
@@ -97,9 +99,7 @@ impl pricesync_engine::SyncHooks for Phase {
     async fn reached(&self, point: pricesync_engine::SyncPoint) {
         use pricesync_engine::SyncPoint;
         let now = match point {
-            SyncPoint::ProviderLeased { provider, .. } => {
-                Some((provider, "fetching".to_owned()))
-            }
+            SyncPoint::ProviderLeased { provider, .. } => Some((provider, "fetching".to_owned())),
             SyncPoint::BeforeWrite {
                 provider, fetched, ..
             } => Some((provider, format!("writing {fetched} models of"))),
@@ -711,5 +711,83 @@ pub async fn prices(
         );
     }
     eprintln!("{} models", models.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pricesync cost`: what a usage cost, from the database (now, or as of
+/// `--at`), through the same pricing as `POST /v1/pricing/cost`. Exit code
+/// 1 when the usage cannot be priced.
+pub async fn cost(
+    config: &Config,
+    item: &CostItem,
+    round: Option<u32>,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    let usage = crate::pricing::Pricing::from_item(item).map_err(|e| anyhow::anyhow!("--{e}"))?;
+    let store = crate::server::open_store(config).await?;
+    let pricer = crate::pricing::Pricer {
+        store: &store,
+        catalogue: None,
+        round,
+    };
+    let result = pricer
+        .price(std::slice::from_ref(&usage))
+        .await?
+        .pop()
+        .context("no answer for the usage")?;
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(e) => {
+            if as_json {
+                print_json(&ErrorBody::new(e.code(), e.to_string()))?;
+            }
+            eprintln!("error: {e} [{}]", e.code());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if as_json {
+        print_json(&answer)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let at = answer
+        .at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| answer.at.to_string());
+    println!(
+        "{}/{} at {at} ({})",
+        answer.provider, answer.model, answer.pricing_kind
+    );
+    println!(
+        "{:<24} {:>10} {:>16} {:>20}  {:<10} {:<22} since",
+        "meter", "quantity", "usd_per_unit", "amount_usd", "band", "window"
+    );
+    for line in &answer.lines {
+        let meter = match line.billed_as {
+            Some(as_meter) => format!("{} (as {as_meter})", line.meter),
+            None => line.meter.to_string(),
+        };
+        let band = if line.min_prompt_tokens > 0 {
+            format!(">{}", line.min_prompt_tokens)
+        } else {
+            "-".to_owned()
+        };
+        let since = line
+            .price_since
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| line.price_since.to_string());
+        println!(
+            "{:<24} {:>10} {:>16} {:>20}  {:<10} {:<22} {since}",
+            meter,
+            line.quantity,
+            line.usd_per_unit.to_string(),
+            line.amount_usd.to_string(),
+            band,
+            line.window.map_or("-".to_owned(), |w| w.code()),
+        );
+    }
+    println!("total_usd {}", answer.total_usd);
+    if let Some(rounded) = answer.total_usd_rounded {
+        println!("total_usd_rounded {rounded}");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -71,6 +71,12 @@ pub struct Config {
     /// duration, peer, request id) at INFO under the target
     /// `pricesync::access`. Default false.
     pub access_log: bool,
+    /// `PRICESYNC_CATALOGUE_CHECK_SECS`: how often the server checks the
+    /// database's catalogue version, to reload its in-memory copy of the
+    /// current prices after a change made by another process (a replica,
+    /// `pricesync sync`). Changes made by this process are seen at once.
+    /// Default 5.
+    pub catalogue_check: Duration,
 }
 
 impl Config {
@@ -192,9 +198,15 @@ impl Config {
             positive(10_000),
         )?;
         let access_log = env.or("PRICESYNC_ACCESS_LOG", false, boolean)?;
+        let catalogue_check = env.or(
+            "PRICESYNC_CATALOGUE_CHECK_SECS",
+            DEFAULT_CATALOGUE_CHECK,
+            seconds(3600),
+        )?;
         Ok(Self {
             access_log,
             admin_concurrency,
+            catalogue_check,
             database_url,
             bind_addr,
             pool,
@@ -208,6 +220,10 @@ impl Config {
         })
     }
 }
+
+/// How often the catalogue version is checked when
+/// `PRICESYNC_CATALOGUE_CHECK_SECS` is not set.
+const DEFAULT_CATALOGUE_CHECK: Duration = Duration::from_secs(5);
 
 /// Where the server listens when `PRICESYNC_BIND_ADDR` is not set.
 const DEFAULT_BIND_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
@@ -546,6 +562,9 @@ mod tests {
         assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(c.pool.max_size, 10);
         assert_eq!(c.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(c.catalogue_check, Duration::from_secs(5));
+        let e = config(&[("PRICESYNC_CATALOGUE_CHECK_SECS", "0")]).expect_err("invalid");
+        assert_eq!(e.variable, "PRICESYNC_CATALOGUE_CHECK_SECS");
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! actix-web service (read API, health) and the `pricesync` command.
 
 pub mod api;
+pub mod catalogue;
 pub mod cli;
 pub mod config;
+pub mod pricing;
 pub mod server;
 
 pub use config::{Config, ConfigError};

@@ -148,6 +148,48 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What a usage cost (read from the database: now, or with --at as of
+    /// that instant), with its breakdown per meter. Exits 1 when it cannot
+    /// be priced.
+    Cost {
+        /// The provider, e.g. openrouter.
+        #[arg(long)]
+        provider: String,
+        /// The provider's model id, e.g. anthropic/claude-sonnet-4.5.
+        #[arg(long)]
+        model: String,
+        /// All prompt tokens, cached ones included.
+        #[arg(long, default_value_t = 0)]
+        input: u64,
+        /// All completion tokens, reasoning included.
+        #[arg(long, default_value_t = 0)]
+        output: u64,
+        /// Prompt tokens read from the cache (part of --input).
+        #[arg(long, default_value_t = 0)]
+        cached: u64,
+        /// Prompt tokens written to a 5-minute cache (part of --input).
+        #[arg(long, default_value_t = 0)]
+        cache_write_5m: u64,
+        /// Prompt tokens written to a 1-hour cache (part of --input).
+        #[arg(long, default_value_t = 0)]
+        cache_write_1h: u64,
+        /// Reasoning tokens (part of --output).
+        #[arg(long, default_value_t = 0)]
+        reasoning: u64,
+        /// Web searches.
+        #[arg(long, default_value_t = 0)]
+        web_searches: u64,
+        /// When the request ran (RFC 3339); default now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Also print the total rounded to this many decimal places (half
+        /// away from zero).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(0..=18))]
+        round: Option<u32>,
+        /// Print the API's answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -274,6 +316,38 @@ async fn run(command: Command, quiet: bool) -> anyhow::Result<ExitCode> {
         }
         Command::Prices { provider, json } => {
             return cli::prices(&config, provider.as_deref(), json).await
+        }
+        Command::Cost {
+            provider,
+            model,
+            input,
+            output,
+            cached,
+            cache_write_5m,
+            cache_write_1h,
+            reasoning,
+            web_searches,
+            at,
+            round,
+            json,
+        } => {
+            let usage = pricesync_domain::Usage {
+                input_tokens: input,
+                output_tokens: output,
+                cache_read_tokens: cached,
+                cache_write_5m_tokens: cache_write_5m,
+                cache_write_1h_tokens: cache_write_1h,
+                reasoning_tokens: reasoning,
+                web_searches,
+                ..pricesync_domain::Usage::default()
+            };
+            let item = pricesync::api::types::cost::CostItem {
+                provider,
+                model,
+                usage,
+                at,
+            };
+            return cli::cost(&config, &item, round, json).await;
         }
     }
     Ok(ExitCode::SUCCESS)

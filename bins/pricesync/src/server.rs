@@ -15,6 +15,7 @@ use utoipa_actix_web::AppExt;
 
 use crate::api;
 use crate::api::auth::{AdminPermits, AdminTokens};
+use crate::catalogue::Catalogue;
 use crate::config::Config;
 
 /// A listening socket with an explicit accept backlog (the standard
@@ -66,6 +67,22 @@ pub struct Application {
     server: Server,
     store: Store,
     engine: Arc<EngineHandle>,
+    catalogue: Arc<Catalogue>,
+    refresher: CatalogueRefresher,
+}
+
+/// The task that keeps the in-memory catalogue fresh, stopped with the
+/// engine.
+struct CatalogueRefresher {
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CatalogueRefresher {
+    async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
 }
 
 impl Application {
@@ -101,6 +118,14 @@ impl Application {
             tracing::warn!("metrics are not exported: the recorder could not be installed");
         }
         pricesync_engine::metrics::register_at_zero(&config.providers);
+        let catalogue = Catalogue::load(store.clone())
+            .await
+            .context("cannot load the current prices into memory")?;
+        let stop = tokio_util::sync::CancellationToken::new();
+        let refresher = CatalogueRefresher {
+            task: catalogue.spawn_refresher(config.catalogue_check, stop.clone()),
+            stop,
+        };
         let engine = Arc::new(
             Engine::start(store.clone(), fetchers, config.engine.clone(), hooks)
                 .await
@@ -110,6 +135,7 @@ impl Application {
             tracing::warn!("PRICESYNC_ADMIN_TOKENS is empty: the admin API refuses every request");
         }
         let store_data = web::Data::new(store.clone());
+        let catalogue_data = web::Data::from(catalogue.clone());
         let engine_data = web::Data::from(engine.clone());
         let tokens = web::Data::new(AdminTokens(config.admin_tokens.clone()));
         let admin_permits = web::Data::new(AdminPermits::new(config.admin_concurrency));
@@ -125,6 +151,7 @@ impl Application {
                 ))
                 .wrap(actix_web::middleware::from_fn(api::observe))
                 .app_data(store_data.clone())
+                .app_data(catalogue_data.clone())
                 .app_data(engine_data.clone())
                 .app_data(tokens.clone())
                 .app_data(admin_permits.clone())
@@ -150,6 +177,8 @@ impl Application {
             server,
             store,
             engine,
+            catalogue,
+            refresher,
         })
     }
 
@@ -168,6 +197,11 @@ impl Application {
         self.engine.clone()
     }
 
+    /// The in-memory copy of the current prices that prices usages "now".
+    pub fn catalogue(&self) -> Arc<Catalogue> {
+        self.catalogue.clone()
+    }
+
     /// A handle that stops the HTTP server (the engine keeps running until
     /// [`EngineHandle::shutdown`]).
     pub fn handle(&self) -> ServerHandle {
@@ -179,6 +213,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.engine.shutdown().await;
+        self.refresher.stop().await;
         result
     }
 
@@ -196,6 +231,7 @@ impl Application {
             .context("the HTTP server task failed")?
             .context("the HTTP server failed")?;
         self.engine.shutdown().await;
+        self.refresher.stop().await;
         tracing::info!("stopped");
         Ok(())
     }

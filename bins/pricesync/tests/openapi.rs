@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{model, StubProvider, TestApp, TestDatabase, TOKEN};
-use pricesync::api::types::{admin, ops, read, ErrorBody};
+use pricesync::api::types::{admin, cost, ops, read, ErrorBody};
 use pricesync_domain::{JobState, Meter};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -18,10 +18,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Every route the server serves, as the document must name it.
-const ROUTES: [(&str, &str); 24] = [
+const ROUTES: [(&str, &str); 25] = [
     ("get", "/v1/pricing/models"),
     ("get", "/v1/pricing/models/{provider}/{model_id}"),
     ("get", "/v1/pricing/history"),
+    ("post", "/v1/pricing/cost"),
     ("post", "/admin/pricing/scheduler/trigger"),
     ("post", "/admin/pricing/sync/trigger"),
     ("get", "/admin/pricing/sync/{sync_id}"),
@@ -144,6 +145,17 @@ fn answers_as<T: DeserializeOwned + ToSchema>(
     status: u16,
     body: &Value,
 ) -> T {
+    documented_as::<T>(doc, (method, route), status, body);
+    conforms::<T>(doc, &format!("{method} {route} {status}"), body)
+}
+
+/// Checks that `method route` documents `status` with `T`'s schema.
+fn documented_as<T: ToSchema>(
+    doc: &Value,
+    (method, route): (&str, &str),
+    status: u16,
+    body: &Value,
+) {
     let schema = &operation(doc, method, route)["responses"][status.to_string()]["content"]
         ["application/json"]["schema"];
     assert!(
@@ -155,6 +167,11 @@ fn answers_as<T: DeserializeOwned + ToSchema>(
         format!("#/components/schemas/{}", T::name()),
         "{method} {route} {status}"
     );
+}
+
+/// Checks that `body` has every key `T`'s schema requires and no other,
+/// and deserialises as `T`.
+fn conforms<T: DeserializeOwned + ToSchema>(doc: &Value, what: &str, body: &Value) -> T {
     // Every documented key is sent (null when empty), and no other.
     let component = &doc["components"]["schemas"][T::name().as_ref()];
     let keys = |v: &Value| -> BTreeSet<String> {
@@ -171,19 +188,15 @@ fn answers_as<T: DeserializeOwned + ToSchema>(
     let sent = keys(body);
     assert!(
         required.is_subset(&sent),
-        "{method} {route} {status}: missing {:?}",
+        "{what}: missing {:?}",
         required.difference(&sent).collect::<Vec<_>>()
     );
     assert!(
         sent.is_subset(&keys(&component["properties"])),
-        "{method} {route} {status}: undocumented keys in {body}"
+        "{what}: undocumented keys in {body}"
     );
-    serde_json::from_value(body.clone()).unwrap_or_else(|e| {
-        panic!(
-            "{method} {route} {status}: not a {}: {e}\nbody: {body}",
-            T::name()
-        )
-    })
+    serde_json::from_value(body.clone())
+        .unwrap_or_else(|e| panic!("{what}: not a {}: {e}\nbody: {body}", T::name()))
 }
 
 async fn the_document_lists_every_route(app: TestApp) {
@@ -473,6 +486,76 @@ async fn answers_match_their_schemas(mut app: TestApp) {
     let (status, body) = app.get("/v1/pricing/history?limit=0").await;
     assert_eq!(status, 400);
     answers_as::<ErrorBody>(&doc, ("get", "/v1/pricing/history"), status, &body);
+    let at = body_at_now();
+    let (status, body) = app
+        .get(&format!(
+            "/v1/pricing/models/openrouter/anthropic/claude-sonnet-4.5?at={at}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["prices"][0]["since"].is_string(), "{body}");
+    answers_as::<read::Model>(&doc, one, status, &body);
+    let (status, body) = app
+        .get("/v1/pricing/models/openrouter/anthropic/claude-sonnet-4.5?at=2000-01-01T00:00:00Z")
+        .await;
+    assert_eq!((status, &body["error"]), (404, &json!("not_listed_yet")));
+    answers_as::<ErrorBody>(&doc, one, status, &body);
+
+    // The cost of one usage, of a batch, and the errors.
+    let route = ("post", "/v1/pricing/cost");
+    let usage = json!({
+        "provider": "openrouter",
+        "model": "anthropic/claude-sonnet-4.5",
+        "usage": {"input_tokens": 1000, "output_tokens": 10},
+    });
+    let cost = |body: Value, query: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/v1/pricing/cost{query}"),
+                    None,
+                    Some(body),
+                )
+                .await;
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("JSON"))
+        }
+    };
+    let (status, body) = cost(usage.clone(), "?round=2").await;
+    assert_eq!(status, 200, "{body}");
+    documented_as::<cost::CostResponse>(&doc, route, status, &body);
+    conforms::<cost::CostAnswer>(&doc, "one usage", &body);
+    conforms::<cost::CostLine>(&doc, "a line", &body["lines"][0]);
+    let (status, body) = cost(
+        json!({"items": [usage.clone(), {"provider": "openrouter", "model": "x", "usage": {}}]}),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    documented_as::<cost::CostResponse>(&doc, route, status, &body);
+    conforms::<cost::CostBatchAnswer>(&doc, "a batch", &body);
+    conforms::<cost::CostAnswer>(&doc, "a batch's answer", &body["items"][0]["ok"]);
+    conforms::<ErrorBody>(&doc, "a batch's error", &body["items"][1]);
+    let (status, body) = cost(json!({"items": 3}), "").await;
+    assert_eq!(status, 400);
+    answers_as::<ErrorBody>(&doc, route, status, &body);
+    let (status, body) = cost(
+        json!({"provider": "openrouter", "model": "no/such", "usage": {}}),
+        "",
+    )
+    .await;
+    assert_eq!(status, 404);
+    answers_as::<ErrorBody>(&doc, route, status, &body);
+    let (status, body) = cost(
+        json!({"provider": "openrouter", "model": "anthropic/claude-sonnet-4.5",
+            "usage": {"input_tokens": 1, "web_searches": 1}}),
+        "",
+    )
+    .await;
+    assert_eq!((status, &body["error"]), (422, &json!("unpriced_meter")));
+    answers_as::<ErrorBody>(&doc, route, status, &body);
 
     // Without a token: the documented 401.
     let response = app.call(method(trigger.0), trigger.1, None, None).await;
@@ -480,6 +563,13 @@ async fn answers_match_their_schemas(mut app: TestApp) {
     let body: Value = response.json().await.expect("JSON");
     assert_eq!(status, 401);
     answers_as::<ErrorBody>(&doc, trigger, status, &body);
+}
+
+/// Now, as a query parameter.
+fn body_at_now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("formats")
 }
 
 /// The document as served, pinned: any change to the API's shape shows up

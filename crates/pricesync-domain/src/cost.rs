@@ -74,9 +74,14 @@ pub struct CardComponent {
     pub since: OffsetDateTime,
 }
 
-/// What one request used, in the canonical form of the module docs.
+/// What one request used. Totals include their parts: `input_tokens` is the
+/// whole prompt (cache reads and writes, audio and image tokens are parts
+/// of it) and `output_tokens` the whole completion (reasoning and audio
+/// output tokens are parts of it). Every count defaults to 0, `requests` to
+/// 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Usage {
     /// All prompt tokens, parts included.
     pub input_tokens: u64,

@@ -1,6 +1,8 @@
 //! Store benchmark: apply a 26,000-model provider list (3 components each)
 //! — first insert, unchanged re-apply, 5% changed — on SQLite and, when one
-//! is available, PostgreSQL. Prints time and rows written for each.
+//! is available, PostgreSQL. Prints time and rows written for each, then
+//! the time to load every current card (the cost API's in-memory
+//! catalogue).
 //!
 //! Run with `cargo bench -p pricesync-store --bench apply_price_list`
 //! (`just bench`). PostgreSQL comes from `TEST_DATABASE_URL`, or the local
@@ -74,6 +76,15 @@ async fn run(backend: &str, db: TestDatabase) {
             report.history_rows,
         );
     }
+    // What a server's in-memory catalogue reloads after a change.
+    let started = Instant::now();
+    let catalogue = db.store.load_catalogue().await.expect("catalogue");
+    println!(
+        "{backend:<10} {:<20} {:>8.1} ms  {} cards (every current card, for the cost API's memory)",
+        "load the catalogue",
+        started.elapsed().as_secs_f64() * 1000.0,
+        catalogue.cards.len(),
+    );
 }
 
 fn main() {

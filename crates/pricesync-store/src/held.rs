@@ -19,7 +19,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::prices::{parse_window, window_code};
-use crate::schema::{held_price_changes as held, model_prices, model_pricing_history, models};
+use crate::schema::{
+    held_price_changes as held, model_prices, model_pricing_history, model_status_history, models,
+    pricing_catalogue_version,
+};
 use crate::sql_types::{DbNow, SqlDecimal, SqlTime, SqlUuid};
 use crate::store::on_conn;
 use crate::{Store, StoreError, StoreResult};
@@ -398,124 +401,152 @@ impl Store {
             Decision::Approve => HeldStatus::Approved,
             Decision::Reject => HeldStatus::Rejected,
         };
-        let outcome =
-            on_conn!(self, writer, |conn| {
-                conn.transaction(async |conn| -> StoreResult<DecideOutcome> {
-                    let row: Option<HeldRow> = held::table
-                        .inner_join(models::table)
-                        .filter(held::id.eq(SqlUuid(id)))
-                        .select(held_columns!())
+        let outcome = on_conn!(self, writer, |conn| {
+            conn.transaction(async |conn| -> StoreResult<DecideOutcome> {
+                let row: Option<HeldRow> = held::table
+                    .inner_join(models::table)
+                    .filter(held::id.eq(SqlUuid(id)))
+                    .select(held_columns!())
+                    .first(conn)
+                    .await
+                    .optional()?;
+                let Some(row) = row else {
+                    return Ok(DecideOutcome::NotFound);
+                };
+                let model_uuid: SqlUuid = held::table
+                    .filter(held::id.eq(SqlUuid(id)))
+                    .select(held::model_id)
+                    .first(conn)
+                    .await?;
+                let record = held_record(row)?;
+                if record.status != HeldStatus::Pending {
+                    return Ok(DecideOutcome::NotPending(record));
+                }
+                let meter = record.key.meter.as_str();
+                let band = i64::try_from(record.key.min_prompt_tokens).unwrap_or(i64::MAX);
+                let window = window_code(record.key.window);
+                let price_row = model_prices::table
+                    .filter(model_prices::model_id.eq(model_uuid))
+                    .filter(model_prices::meter.eq(meter))
+                    .filter(model_prices::min_prompt_tokens.eq(band))
+                    .filter(model_prices::utc_window.eq(&window));
+                if decision == Decision::Approve {
+                    let current: Option<SqlDecimal> = price_row
+                        .select(model_prices::usd_per_unit)
                         .first(conn)
                         .await
                         .optional()?;
-                    let Some(row) = row else {
-                        return Ok(DecideOutcome::NotFound);
-                    };
-                    let model_uuid: SqlUuid = held::table
+                    let current = current
+                        .map(|d| UsdPerUnit::new(d.0))
+                        .transpose()
+                        .map_err(|e| StoreError::corrupt_because("a stored price", e))?;
+                    if current != Some(record.old) {
+                        return Ok(DecideOutcome::Stale { record, current });
+                    }
+                }
+                // Guarded: of two admins deciding at once, one wins.
+                let decided = diesel::update(
+                    held::table
                         .filter(held::id.eq(SqlUuid(id)))
-                        .select(held::model_id)
-                        .first(conn)
-                        .await?;
-                    let record = held_record(row)?;
-                    if record.status != HeldStatus::Pending {
-                        return Ok(DecideOutcome::NotPending(record));
-                    }
-                    let meter = record.key.meter.as_str();
-                    let band = i64::try_from(record.key.min_prompt_tokens).unwrap_or(i64::MAX);
-                    let window = window_code(record.key.window);
-                    let price_row = model_prices::table
-                        .filter(model_prices::model_id.eq(model_uuid))
-                        .filter(model_prices::meter.eq(meter))
-                        .filter(model_prices::min_prompt_tokens.eq(band))
-                        .filter(model_prices::utc_window.eq(&window));
-                    if decision == Decision::Approve {
-                        let current: Option<SqlDecimal> = price_row
-                            .select(model_prices::usd_per_unit)
-                            .first(conn)
-                            .await
-                            .optional()?;
-                        let current = current
-                            .map(|d| UsdPerUnit::new(d.0))
-                            .transpose()
-                            .map_err(|e| StoreError::corrupt_because("a stored price", e))?;
-                        if current != Some(record.old) {
-                            return Ok(DecideOutcome::Stale { record, current });
-                        }
-                    }
-                    // Guarded: of two admins deciding at once, one wins.
-                    let decided = diesel::update(
-                        held::table
-                            .filter(held::id.eq(SqlUuid(id)))
-                            .filter(held::status.eq(HeldStatus::Pending.as_str())),
-                    )
-                    .set((
-                        held::status.eq(status.as_str()),
-                        held::decided_by.eq(by),
-                        held::decided_at.eq(DbNow.nullable()),
-                    ))
-                    .execute(conn)
-                    .await?;
-                    if decided == 0 {
-                        return Ok(DecideOutcome::NotPending(record));
-                    }
-                    if decision == Decision::Approve {
-                        diesel::update(price_row)
-                            .set((
-                                model_prices::usd_per_unit.eq(SqlDecimal(record.new.value())),
-                                model_prices::updated_at.eq(DbNow),
-                            ))
-                            .execute(conn)
-                            .await?;
-                        diesel::insert_into(model_pricing_history::table)
-                            .values((
-                                model_pricing_history::model_id.eq(model_uuid),
-                                model_pricing_history::meter.eq(meter),
-                                model_pricing_history::min_prompt_tokens.eq(band),
-                                model_pricing_history::utc_window.eq(&window),
-                                model_pricing_history::change.eq("changed"),
-                                model_pricing_history::old_usd_per_unit
-                                    .eq(Some(SqlDecimal(record.old.value()))),
-                                model_pricing_history::new_usd_per_unit
-                                    .eq(Some(SqlDecimal(record.new.value()))),
-                                model_pricing_history::sync_id.eq(record.sync_id.map(SqlUuid)),
-                                model_pricing_history::approved_by.eq(Some(by)),
-                            ))
-                            .execute(conn)
-                            .await?;
-                        // Free versus metered follows the numbers.
-                        let prices: Vec<SqlDecimal> = model_prices::table
-                            .filter(model_prices::model_id.eq(model_uuid))
-                            .select(model_prices::usd_per_unit)
-                            .load(conn)
-                            .await?;
-                        let kind = if prices.iter().all(|p| p.0.is_zero()) {
-                            PricingKind::Free
-                        } else {
-                            PricingKind::Metered
-                        };
-                        diesel::update(models::table.filter(models::id.eq(model_uuid)).filter(
-                            models::pricing_kind.eq_any([
-                                PricingKind::Free.as_str(),
-                                PricingKind::Metered.as_str(),
-                            ]),
-                        ))
+                        .filter(held::status.eq(HeldStatus::Pending.as_str())),
+                )
+                .set((
+                    held::status.eq(status.as_str()),
+                    held::decided_by.eq(by),
+                    held::decided_at.eq(DbNow.nullable()),
+                ))
+                .execute(conn)
+                .await?;
+                if decided == 0 {
+                    return Ok(DecideOutcome::NotPending(record));
+                }
+                if decision == Decision::Approve {
+                    diesel::update(price_row)
                         .set((
-                            models::pricing_kind.eq(kind.as_str()),
-                            models::updated_at.eq(DbNow),
+                            model_prices::usd_per_unit.eq(SqlDecimal(record.new.value())),
+                            model_prices::updated_at.eq(DbNow),
                         ))
                         .execute(conn)
                         .await?;
-                    }
-                    let row: HeldRow = held::table
-                        .inner_join(models::table)
-                        .filter(held::id.eq(SqlUuid(id)))
-                        .select(held_columns!())
-                        .first(conn)
+                    diesel::insert_into(model_pricing_history::table)
+                        .values((
+                            model_pricing_history::model_id.eq(model_uuid),
+                            model_pricing_history::meter.eq(meter),
+                            model_pricing_history::min_prompt_tokens.eq(band),
+                            model_pricing_history::utc_window.eq(&window),
+                            model_pricing_history::change.eq("changed"),
+                            model_pricing_history::old_usd_per_unit
+                                .eq(Some(SqlDecimal(record.old.value()))),
+                            model_pricing_history::new_usd_per_unit
+                                .eq(Some(SqlDecimal(record.new.value()))),
+                            model_pricing_history::sync_id.eq(record.sync_id.map(SqlUuid)),
+                            model_pricing_history::approved_by.eq(Some(by)),
+                        ))
+                        .execute(conn)
                         .await?;
-                    Ok(DecideOutcome::Decided(held_record(row)?))
-                })
-                .await?
-            });
+                    // Free versus metered follows the numbers.
+                    let prices: Vec<SqlDecimal> = model_prices::table
+                        .filter(model_prices::model_id.eq(model_uuid))
+                        .select(model_prices::usd_per_unit)
+                        .load(conn)
+                        .await?;
+                    let kind = if prices.iter().all(|p| p.0.is_zero()) {
+                        PricingKind::Free
+                    } else {
+                        PricingKind::Metered
+                    };
+                    let kind_changed = diesel::update(
+                        models::table
+                            .filter(models::id.eq(model_uuid))
+                            .filter(models::pricing_kind.eq_any([
+                                PricingKind::Free.as_str(),
+                                PricingKind::Metered.as_str(),
+                            ]))
+                            .filter(models::pricing_kind.ne(kind.as_str())),
+                    )
+                    .set(models::pricing_kind.eq(kind.as_str()))
+                    .execute(conn)
+                    .await?;
+                    diesel::update(models::table.filter(models::id.eq(model_uuid)))
+                        .set(models::updated_at.eq(DbNow))
+                        .execute(conn)
+                        .await?;
+                    if kind_changed == 1 {
+                        // The card at an instant reads the kind from here.
+                        diesel::insert_into(model_status_history::table)
+                            .values((
+                                model_status_history::model_id.eq(model_uuid),
+                                model_status_history::change.eq("kind_changed"),
+                                model_status_history::pricing_kind.eq(kind.as_str()),
+                                model_status_history::sync_id.eq(record.sync_id.map(SqlUuid)),
+                            ))
+                            .execute(conn)
+                            .await?;
+                    }
+                    // Last, as in every price write: the replicas' in-memory catalogues
+                    // reload.
+                    diesel::update(pricing_catalogue_version::table)
+                        .set((
+                            pricing_catalogue_version::version
+                                .eq(pricing_catalogue_version::version + 1_i64),
+                            pricing_catalogue_version::changed_at.eq(DbNow),
+                        ))
+                        .execute(conn)
+                        .await?;
+                }
+                let row: HeldRow = held::table
+                    .inner_join(models::table)
+                    .filter(held::id.eq(SqlUuid(id)))
+                    .select(held_columns!())
+                    .first(conn)
+                    .await?;
+                Ok(DecideOutcome::Decided(held_record(row)?))
+            })
+            .await?
+        });
+        if matches!(&outcome, DecideOutcome::Decided(r) if r.status == HeldStatus::Approved) {
+            self.price_write_committed();
+        }
         Ok(outcome)
     }
 }

@@ -20,6 +20,7 @@
 //! at most [`MAX_ROWS_PER_STATEMENT`] rows.
 
 mod batch;
+mod cards;
 mod config;
 mod error;
 mod held;
@@ -35,6 +36,7 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use cards::{CardRequest, CatalogueSnapshot, Listing, ModelCard, MAX_CARDS_PER_QUERY};
 pub use config::{redact_url, DatabaseUrl, PoolConfig, DEFAULT_DATABASE_URL};
 pub use error::{Cause, StoreError, StoreResult};
 pub use held::{DecideOutcome, Decision, HeldQuery, HeldRecord, HeldStatus};

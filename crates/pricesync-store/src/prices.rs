@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::batch::{binds, BatchInsert, InsertRow, Upsert};
 use crate::held::record_held;
 use crate::leases::LeaseConn;
-use crate::schema::{model_prices, models};
+use crate::schema::{model_prices, models, pricing_catalogue_version};
 use crate::sql_types::{DbDecimal, DbNow, DbUuid, SqlDecimal, SqlUuid};
 use crate::store::on_conn;
 use crate::{Fence, Store, StoreError, StoreResult};
@@ -25,6 +25,10 @@ use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text};
 /// The most rows one INSERT, UPDATE or DELETE carries. Keeps every statement
 /// well under PostgreSQL's 65,535 and SQLite's 32,766 bind parameters.
 pub const MAX_ROWS_PER_STATEMENT: usize = 1000;
+
+/// A write that inserts at least this many models refreshes the
+/// statistics of the catalogue's tables on PostgreSQL.
+const ANALYZE_AFTER_NEW_MODELS: usize = 100;
 
 /// What [`Store::apply_price_diff`] wrote, row by row.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,6 +51,9 @@ pub struct WriteReport {
     pub held_rejected_before: usize,
     /// Pending held changes the provider no longer lists, now superseded.
     pub held_superseded: usize,
+    /// Rows of `model_status_history` inserted (a model listed, relisted,
+    /// removed, or its pricing kind changed).
+    pub status_rows: usize,
 }
 
 impl WriteReport {
@@ -59,6 +66,7 @@ impl WriteReport {
             + self.prices_written
             + self.prices_deleted
             + self.history_rows
+            + self.status_rows
     }
 }
 
@@ -91,6 +99,33 @@ struct NewHistory {
     old_usd_per_unit: Option<SqlDecimal>,
     new_usd_per_unit: Option<SqlDecimal>,
     sync_id: Option<SqlUuid>,
+}
+
+/// A change of a model's listing or pricing kind.
+struct NewStatus {
+    model_id: SqlUuid,
+    change: &'static str,
+    pricing_kind: &'static str,
+    sync_id: Option<SqlUuid>,
+}
+
+impl<DB> InsertRow<DB> for NewStatus
+where
+    DB: Backend + HasSqlType<DbUuid>,
+    SqlUuid: ToSql<DbUuid, DB>,
+    str: ToSql<Text, DB>,
+    Option<SqlUuid>: ToSql<Nullable<DbUuid>, DB>,
+{
+    const TABLE: &'static str = "model_status_history";
+    const COLUMNS: &'static str = "model_id, change, pricing_kind, sync_id";
+    fn walk<'b>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        binds!(out;
+            DbUuid => &self.model_id,
+            Text => self.change,
+            Text => self.pricing_kind,
+            Nullable<DbUuid> => &self.sync_id,
+        )
+    }
 }
 
 impl<'a, DB> InsertRow<DB> for NewModel<'a>
@@ -185,6 +220,7 @@ struct WriteRows<'a> {
     delete_prices: BTreeMap<(&'static str, i64, String), Vec<SqlUuid>>,
     upsert_prices: Vec<NewPrice>,
     history: Vec<NewHistory>,
+    statuses: Vec<NewStatus>,
 }
 
 impl<'a> WriteRows<'a> {
@@ -247,6 +283,20 @@ impl<'a> WriteRows<'a> {
         })
     }
 
+    fn status_row(
+        model_id: Uuid,
+        change: &'static str,
+        kind: PricingKind,
+        sync_id: Option<Uuid>,
+    ) -> NewStatus {
+        NewStatus {
+            model_id: SqlUuid(model_id),
+            change,
+            pricing_kind: kind.as_str(),
+            sync_id: sync_id.map(SqlUuid),
+        }
+    }
+
     /// Builds the rows; `ids` maps the model ids of updated, reactivated and
     /// removed models to their database ids.
     fn build(
@@ -267,6 +317,12 @@ impl<'a> WriteRows<'a> {
             let id = Uuid::now_v7();
             rows.new_models
                 .push(Self::model_row(id, provider, offering, sync_id)?);
+            rows.statuses.push(Self::status_row(
+                id,
+                "listed",
+                offering.pricing_kind(),
+                sync_id,
+            ));
             for component in offering.components() {
                 rows.upsert_prices.push(Self::price_row(id, component)?);
                 rows.history.push(Self::history_row(
@@ -281,6 +337,12 @@ impl<'a> WriteRows<'a> {
             rows.changed_models
                 .push(Self::model_row(id, provider, &change.after, sync_id)?);
             rows.replace_prices_of.push(SqlUuid(id));
+            rows.statuses.push(Self::status_row(
+                id,
+                "listed",
+                change.after.pricing_kind(),
+                sync_id,
+            ));
             for component in change.after.components() {
                 rows.upsert_prices.push(Self::price_row(id, component)?);
             }
@@ -293,6 +355,14 @@ impl<'a> WriteRows<'a> {
             let id = id_of(change.after.model_id())?;
             rows.changed_models
                 .push(Self::model_row(id, provider, &change.after, sync_id)?);
+            if change.before.pricing_kind() != change.after.pricing_kind() {
+                rows.statuses.push(Self::status_row(
+                    id,
+                    "kind_changed",
+                    change.after.pricing_kind(),
+                    sync_id,
+                ));
+            }
             for component_change in &change.components {
                 match component_change {
                     ComponentChange::Added(c) | ComponentChange::Changed { new: c, .. } => {
@@ -315,6 +385,12 @@ impl<'a> WriteRows<'a> {
         for offering in &diff.removed {
             let id = id_of(offering.model_id())?;
             rows.removed_models.push(SqlUuid(id));
+            rows.statuses.push(Self::status_row(
+                id,
+                "removed",
+                offering.pricing_kind(),
+                sync_id,
+            ));
             for component in offering.components() {
                 rows.history.push(Self::history_row(
                     id,
@@ -499,7 +575,7 @@ impl Store {
         }
         let needed = existing_model_ids(diff);
         let started = std::time::Instant::now();
-        Ok(on_conn!(self, writer, |conn| {
+        let report = on_conn!(self, writer, |conn| {
             conn.transaction(async |conn| -> StoreResult<WriteReport> {
                 if let Some(fence) = fence {
                     if !conn.holds_fence(fence).await? {
@@ -589,9 +665,60 @@ impl Store {
                 if let Some(fence) = fence {
                     conn.extend_fence(fence, started.elapsed()).await?;
                 }
+                for chunk in rows.statuses.chunks(MAX_ROWS_PER_STATEMENT) {
+                    report.status_rows += BatchInsert {
+                        rows: chunk,
+                        upsert: None,
+                    }
+                    .execute(conn)
+                    .await?;
+                }
+                // Last, so that the row lock is held only until commit and
+                // versions follow commit order.
+                diesel::update(pricing_catalogue_version::table)
+                    .set((
+                        pricing_catalogue_version::version
+                            .eq(pricing_catalogue_version::version + 1_i64),
+                        pricing_catalogue_version::changed_at.eq(DbNow),
+                    ))
+                    .execute(conn)
+                    .await?;
                 Ok(report)
             })
             .await?
-        }))
+        });
+        self.price_write_committed();
+        if report.models_inserted >= ANALYZE_AFTER_NEW_MODELS {
+            self.analyze_catalogue().await;
+        }
+        Ok(report)
+    }
+
+    /// After a write that added many models (a provider's first sync),
+    /// refreshes PostgreSQL's statistics of the catalogue's tables at once
+    /// rather than at autovacuum's next round, a minute or more later:
+    /// without them the planner took a batch of 1000 cards at an instant
+    /// ([`Store::cards_at`]) through a plan ten times slower. Price changes
+    /// do not move the tables' distributions enough to need it. A failure
+    /// is logged, never returned: the write has committed. Nothing on
+    /// SQLite, whose plans for these queries do not depend on statistics.
+    async fn analyze_catalogue(&self) {
+        let crate::store::Backend::Postgres(_) = &*self.backend else {
+            return;
+        };
+        let analyzed: StoreResult<()> = async {
+            on_conn!(self, writer, |conn| {
+                diesel_async::SimpleAsyncConnection::batch_execute(
+                    conn,
+                    "ANALYZE models, model_prices, model_pricing_history, model_status_history",
+                )
+                .await?;
+            });
+            Ok(())
+        }
+        .await;
+        if let Err(e) = analyzed {
+            tracing::warn!(error = %e, "cannot refresh the catalogue's statistics after a large write");
+        }
     }
 }

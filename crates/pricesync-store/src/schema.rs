@@ -60,6 +60,31 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::{DbTimestamp, DbUuid};
 
+    model_status_history (id) {
+        id -> BigInt,
+        model_id -> DbUuid,
+        change -> Text,
+        pricing_kind -> Text,
+        sync_id -> Nullable<DbUuid>,
+        changed_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbTimestamp;
+
+    pricing_catalogue_version (id) {
+        id -> Integer,
+        version -> BigInt,
+        changed_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{DbTimestamp, DbUuid};
+
     pricing_sync_jobs (id) {
         id -> DbUuid,
         state -> Text,
@@ -206,6 +231,7 @@ diesel::table! {
 
 diesel::joinable!(model_prices -> models (model_id));
 diesel::joinable!(model_pricing_history -> models (model_id));
+diesel::joinable!(model_status_history -> models (model_id));
 diesel::joinable!(pricing_sync_log -> pricing_sync_jobs (job_id));
 diesel::joinable!(pricing_sync_active_providers -> pricing_sync_jobs (job_id));
 diesel::joinable!(pricing_sync_skipped -> pricing_sync_jobs (job_id));
@@ -216,6 +242,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     models,
     model_prices,
     model_pricing_history,
+    model_status_history,
+    pricing_catalogue_version,
     pricing_sync_jobs,
     pricing_sync_active_providers,
     pricing_sync_log,

@@ -75,6 +75,8 @@ impl PoolStatus {
 pub struct Store {
     pub(crate) backend: std::sync::Arc<Backend>,
     url: DatabaseUrl,
+    /// How many catalogue writes this store and its clones committed.
+    price_writes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -196,7 +198,24 @@ impl Store {
         Ok(Self {
             backend: std::sync::Arc::new(backend),
             url: url.clone(),
+            price_writes: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
         })
+    }
+
+    /// Counts the catalogue writes (models, prices, history) that this
+    /// store and its clones committed: the value grows right after each
+    /// commit, before the writing call returns. A reader that keeps a copy
+    /// of the catalogue compares it with the count its copy was loaded at,
+    /// with no query, and waits on `changed()` to reload. Writes by other
+    /// processes show in [`Store::catalogue_version`] instead.
+    pub fn watch_price_writes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.price_writes.subscribe()
+    }
+
+    /// Records a committed catalogue write (see
+    /// [`Store::watch_price_writes`]).
+    pub(crate) fn price_write_committed(&self) {
+        self.price_writes.send_modify(|count| *count += 1);
     }
 
     /// Which database this store uses.

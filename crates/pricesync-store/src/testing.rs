@@ -329,6 +329,81 @@ impl Store {
         Ok(())
     }
 
+    /// Moves every recorded time of the catalogue (models, prices, both
+    /// history tables) `by` into the past, as if it had all happened that
+    /// long ago: tests of cards at an instant make one change, age it,
+    /// make the next, with no waiting.
+    pub async fn age_catalogue_for_tests(&self, by: std::time::Duration) -> crate::StoreResult<()> {
+        let millis = by.as_millis();
+        let columns = [
+            ("models", "first_seen_at"),
+            ("models", "updated_at"),
+            ("models", "removed_at"),
+            ("model_prices", "updated_at"),
+            ("model_pricing_history", "changed_at"),
+            ("model_status_history", "changed_at"),
+        ];
+        let sql: String = columns
+            .iter()
+            .map(|(table, column)| match &*self.backend {
+                crate::store::Backend::Postgres(_) => format!(
+                    "UPDATE {table} SET {column} = {column} - interval '{millis} milliseconds';"
+                ),
+                crate::store::Backend::Sqlite(_) => format!(
+                    "UPDATE {table} SET {column} = strftime('%Y-%m-%dT%H:%M:%fZ', {column}, '-{}.{:03} seconds');",
+                    millis / 1000,
+                    millis % 1000
+                ),
+            })
+            .collect();
+        self.raw_batch_for_tests(&sql).await
+    }
+
+    /// The database's plan of [`Store::cards_at`] for `asked`, one line
+    /// per row: PostgreSQL's `EXPLAIN (ANALYZE, BUFFERS)` (the query runs),
+    /// SQLite's `EXPLAIN QUERY PLAN`. For benches and reviews: which
+    /// indexes the card query uses.
+    pub async fn explain_cards_at_for_tests(
+        &self,
+        asked: &[crate::CardRequest<'_>],
+    ) -> crate::StoreResult<Vec<String>> {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct PgLine {
+            #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+            line: String,
+        }
+        #[derive(diesel::QueryableByName)]
+        struct SqliteLine {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            id: i32,
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            parent: i32,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            detail: String,
+        }
+        let mut query = crate::cards::CardsAtQuery::new(asked);
+        match &*self.backend {
+            crate::store::Backend::Postgres(pool) => {
+                query.explain = "EXPLAIN (ANALYZE, BUFFERS) ";
+                let mut pooled = crate::pool::checkout(pool).await?;
+                let lines: Vec<PgLine> = query.load(pooled.conn()).await?;
+                pooled.finish();
+                Ok(lines.into_iter().map(|l| l.line).collect())
+            }
+            crate::store::Backend::Sqlite(pools) => {
+                query.explain = "EXPLAIN QUERY PLAN ";
+                let mut pooled = crate::pool::checkout(&pools.readers).await?;
+                let lines: Vec<SqliteLine> = query.load(pooled.conn()).await?;
+                pooled.finish();
+                Ok(lines
+                    .into_iter()
+                    .map(|l| format!("{} {} {}", l.id, l.parent, l.detail))
+                    .collect())
+            }
+        }
+    }
+
     /// Makes a schedule due now.
     pub async fn make_schedule_due_for_tests(&self, name: &str) -> crate::StoreResult<()> {
         use crate::schema::pricing_sync_schedules as schedules;

@@ -27,6 +27,24 @@ pub enum ApiError {
     /// What the request names does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// What the request names does not exist, or did not at the instant
+    /// asked: a 404 with its own code (`unknown_model`, `not_listed_yet`,
+    /// `removed`).
+    #[error("{message}")]
+    NotListed {
+        /// A short machine-readable code.
+        code: &'static str,
+        /// What is wrong, for people.
+        message: String,
+    },
+    /// A usage that cannot be priced (the cost function's error codes).
+    #[error("{message}")]
+    CannotPrice {
+        /// A short machine-readable code.
+        code: &'static str,
+        /// Why, for people.
+        message: String,
+    },
     /// No valid admin token.
     #[error("a valid admin bearer token is required (Authorization: Bearer <token>)")]
     Unauthorized,
@@ -56,7 +74,7 @@ pub enum ApiError {
 }
 
 /// The body of every error answer.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(
     as = Error,
@@ -70,8 +88,10 @@ pub struct ErrorBody {
     /// `invalid_provider`, `invalid_sync_id`, `invalid_id`, `invalid_body`,
     /// `unknown_provider`, `not_found`, `unauthorized`, `admin_disabled`,
     /// `admin_overloaded`, `conflict`, `payload_too_large`, `unavailable`,
-    /// `metrics_unavailable`,
-    /// `internal`.
+    /// `metrics_unavailable`, `internal`; the read API's `unknown_model`,
+    /// `not_listed_yet`, `removed`; and the cost API's `dynamic_pricing`,
+    /// `subscription_pricing`, `unknown_pricing`, `unpriced_meter`,
+    /// `inconsistent_usage`, `overflow`.
     pub error: String,
     /// What is wrong, for people.
     pub message: String,
@@ -100,6 +120,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
+            ApiError::NotListed { code, .. } | ApiError::CannotPrice { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
             ApiError::AdminDisabled => "admin_disabled",
             ApiError::AdminOverloaded => "admin_overloaded",
@@ -115,7 +136,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::NotListed { .. } => StatusCode::NOT_FOUND,
+            ApiError::CannotPrice { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized | ApiError::AdminDisabled => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::AdminOverloaded => StatusCode::TOO_MANY_REQUESTS,

@@ -3,6 +3,7 @@
 
 mod admin;
 pub(crate) mod auth;
+mod cost;
 pub(crate) mod error;
 mod health;
 mod openapi;
@@ -47,6 +48,7 @@ pub(crate) fn routes(cfg: &mut ServiceConfig) {
     .service(read::list_models)
     .service(read::get_model)
     .service(read::history)
+    .service(cost::cost)
     .service(openapi::openapi_json)
     .map(openapi::configure_ui)
     .service(

@@ -42,8 +42,9 @@ const DOCS_PATH: &str = "/docs/";
             is JSON `{ \"error\": code, \"message\": text }`."
     ),
     tags(
-        (name = "read", description = "Current prices and their history, for the gateway. \
-            Answers carry a weak ETag; send it back in If-None-Match to get 304."),
+        (name = "read", description = "Current prices, price cards at an instant, their \
+            history and the cost of usages, for the gateway. GET answers carry a weak ETag; \
+            send it back in If-None-Match to get 304."),
         (name = "admin", description = "Sync control and locks. Every route needs \
             `Authorization: Bearer <token>` (PRICESYNC_ADMIN_TOKENS)."),
         (name = "ops", description = "Health, readiness, metrics and this document."),

@@ -62,6 +62,35 @@ pub(crate) struct HistoryParams {
     cursor: Option<String>,
 }
 
+/// Query of `GET /v1/pricing/models/{provider}/{model_id}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ModelParams {
+    /// The card as of this instant (RFC 3339), rebuilt from the price
+    /// history: prices, pricing kind and status in force then, each price
+    /// with the instant since when. Absent: the current card.
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-11-24T09:15:02Z")]
+    at: Option<String>,
+}
+
+fn time_param(name: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
+    value
+        .map(|text| {
+            OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+                ApiError::bad_parameter(
+                    name,
+                    format!("{text:?} is not an RFC 3339 time such as 2026-01-31T12:00:00Z"),
+                )
+            })
+        })
+        .transpose()
+}
+
+fn rfc3339_text(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
+}
+
 fn provider_param(value: Option<&str>) -> Result<Option<ProviderId>, ApiError> {
     value
         .map(|v| ProviderId::parse(v).map_err(|e| ApiError::bad_parameter("provider", e)))
@@ -195,13 +224,18 @@ pub(crate) async fn list_models(
 /// slashes (`anthropic/claude-sonnet-4.5`).
 #[utoipa::path(
     tag = "read",
-    summary = "One model's current prices",
-    description = "One model, active or removed. The model id may hold slashes.",
+    summary = "One model's prices, now or at an instant",
+    description = "One model, active or removed, with its current prices. With `at`, its price \
+        card as of that instant, rebuilt from the price history in one query: the prices, \
+        pricing kind and status in force then, each price with `since`. A model not listed at \
+        that instant is a 404: `not_listed_yet` (before its first listing) or `removed` (after \
+        a removal, before a relisting). The model id may hold slashes.",
     params(
         ("provider" = String, Path, description = "The provider.", example = "openrouter",
             pattern = r"^[a-z0-9-]{1,64}$"),
         ("model_id" = String, Path, description = "The provider's model id; may hold slashes.",
             example = "anthropic/claude-sonnet-4.5", pattern = r"^.+$"),
+        ModelParams,
         IfNoneMatch,
     ),
     responses(
@@ -209,8 +243,10 @@ pub(crate) async fn list_models(
             ("ETag" = String, description = "Weak tag of the body."),
             ("Cache-Control" = String, description = "`no-cache`: revalidate with If-None-Match."))),
         (status = 304, description = "Unchanged since the tag sent in If-None-Match."),
-        (status = 400, description = "A malformed provider name.", body = ErrorBody),
-        (status = 404, description = "No such model.", body = ErrorBody),
+        (status = 400, description = "A malformed provider name, or a bad or unknown query \
+            parameter.", body = ErrorBody),
+        (status = 404, description = "No such model (`not_found`), or, with `at`, not listed \
+            then (`not_listed_yet`, `removed`).", body = ErrorBody),
         (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
@@ -219,12 +255,16 @@ pub(crate) async fn list_models(
 pub(crate) async fn get_model(
     store: web::Data<Store>,
     path: web::Path<(String, String)>,
+    params: web::Query<ModelParams>,
 ) -> Result<Cached<Model>, ApiError> {
     let (provider, model_id) = path.into_inner();
     let provider = ProviderId::parse(&provider).map_err(|e| ApiError::BadRequest {
         code: "invalid_provider",
         message: format!("provider in the path: {e}"),
     })?;
+    if let Some(at) = time_param("at", params.at.as_deref())? {
+        return model_at(&store, &provider, &model_id, at).await.map(Cached);
+    }
     let model = store
         .get_model(&provider, &model_id)
         .await?
@@ -234,6 +274,44 @@ pub(crate) async fn get_model(
             ))
         })?;
     Ok(Cached(model.into()))
+}
+
+/// The card of a model at `at`, or why there is none.
+async fn model_at(
+    store: &Store,
+    provider: &ProviderId,
+    model_id: &str,
+    at: OffsetDateTime,
+) -> Result<Model, ApiError> {
+    use pricesync_store::Listing;
+    let card = store
+        .card_at(provider.as_str(), model_id, at)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no model {model_id:?} is known for provider {provider}"
+            ))
+        })?;
+    let name = card.name();
+    match card.listing {
+        Listing::NotYet { listed_from } => Err(ApiError::NotListed {
+            code: "not_listed_yet",
+            message: format!(
+                "{name} was not listed yet at {}: it is listed from {}",
+                rfc3339_text(at),
+                rfc3339_text(listed_from)
+            ),
+        }),
+        Listing::Removed { removed_at, .. } => Err(ApiError::NotListed {
+            code: "removed",
+            message: format!(
+                "{name} was not listed at {}: it was removed at {}",
+                rfc3339_text(at),
+                rfc3339_text(removed_at)
+            ),
+        }),
+        Listing::Listed { .. } => Ok(Model::at_instant(card, at)),
+    }
 }
 
 /// `GET /v1/pricing/history?provider=&model=&since=&limit=&cursor=`
@@ -257,18 +335,7 @@ pub(crate) async fn history(
     store: web::Data<Store>,
     params: web::Query<HistoryParams>,
 ) -> Result<Cached<HistoryPage>, ApiError> {
-    let since = params
-        .since
-        .as_deref()
-        .map(|text| {
-            OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
-                ApiError::bad_parameter(
-                    "since",
-                    format!("{text:?} is not an RFC 3339 time such as 2026-01-31T12:00:00Z"),
-                )
-            })
-        })
-        .transpose()?;
+    let since = time_param("since", params.since.as_deref())?;
     let after_id = params
         .cursor
         .as_deref()

@@ -201,6 +201,7 @@ impl TestAppBuilder {
             .expect("server builds");
         let base = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
+        let catalogue = app.catalogue();
         tokio::spawn(app.run_until_stopped());
         TestApp {
             base,
@@ -208,6 +209,7 @@ impl TestAppBuilder {
             finished,
             handle,
             db,
+            catalogue,
         }
     }
 }
@@ -220,6 +222,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Its database.
     pub db: TestDatabase,
+    /// Its in-memory copy of the current prices.
+    pub catalogue: Arc<pricesync::catalogue::Catalogue>,
     finished: mpsc::UnboundedReceiver<(Uuid, Option<JobState>)>,
     handle: actix_web::dev::ServerHandle,
 }
@@ -284,8 +288,20 @@ impl TestApp {
         }
     }
 
-    /// Writes `models` as `provider`'s prices, as a sync would.
+    /// Writes `models` as `provider`'s prices, as another process's sync
+    /// would, then has the server check for changes (as it does every
+    /// `PRICESYNC_CATALOGUE_CHECK_SECS`), so that its costs "now" see them.
     pub async fn seed(&self, provider: &str, models: Vec<RawOffering>) {
+        self.seed_unseen(provider, models).await;
+        self.catalogue
+            .refresh()
+            .await
+            .expect("the catalogue reloads");
+    }
+
+    /// Writes `models` as `provider`'s prices, as another process's sync
+    /// would, without the server's periodic check.
+    pub async fn seed_unseen(&self, provider: &str, models: Vec<RawOffering>) {
         let provider = ProviderId::parse(provider).expect("provider");
         let store = &self.db.store;
         let stored = store.load_provider_prices(&provider).await.expect("load");

@@ -4,6 +4,7 @@
 //! engine values with `From`. The CLI's `--json` output uses the same types.
 
 pub mod admin;
+pub mod cost;
 pub mod ops;
 pub mod read;
 pub mod review;

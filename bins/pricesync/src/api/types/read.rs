@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use super::rfc3339;
 
-/// A model with its current prices.
+/// A model with its current prices, or with its prices at an instant
+/// (`GET /v1/pricing/models/{provider}/{model_id}?at=`).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Model {
@@ -34,13 +35,34 @@ pub struct Model {
     /// Context window in tokens.
     #[schema(required = true)]
     context_length: Option<u64>,
-    /// Current (for removed models: last known) price components.
-    prices: Vec<PriceComponent>,
+    /// Current (for removed models: last known) price components; with
+    /// `?at=`, those in force at that instant.
+    prices: Vec<Price>,
+    /// With `?at=`: the instant the card is for (`status`, `pricing_kind`
+    /// and `prices` are those of that instant; the descriptive fields are
+    /// current).
+    #[serde(
+        default,
+        with = "rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    at: Option<OffsetDateTime>,
+    /// With `?at=`: since when the model was listed (its last listing at or
+    /// before `at`).
+    #[serde(
+        default,
+        with = "rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    listed_since: Option<OffsetDateTime>,
     /// When pricesync first saw the model.
     #[serde(with = "rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     first_seen_at: OffsetDateTime,
-    /// When the model's row last changed.
+    /// When the model's row last changed; with `?at=`, the last change of
+    /// its card at or before `at`.
     #[serde(with = "rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     updated_at: OffsetDateTime,
@@ -60,10 +82,87 @@ impl From<store::ModelRecord> for Model {
             status: m.status,
             source: m.source,
             context_length: m.context_length,
-            prices: m.prices,
+            prices: m.prices.into_iter().map(Price::from).collect(),
+            at: None,
+            listed_since: None,
             first_seen_at: m.first_seen_at,
             updated_at: m.updated_at,
             removed_at: m.removed_at,
+        }
+    }
+}
+
+impl Model {
+    /// The card of a model listed at `at`.
+    pub(crate) fn at_instant(card: store::ModelCard, at: OffsetDateTime) -> Self {
+        let updated_at = card.changed_at();
+        let (status, listed_since, removed_at) = match card.listing {
+            store::Listing::Listed { since } => (ModelStatus::Active, Some(since), None),
+            store::Listing::Removed {
+                listed_since,
+                removed_at,
+            } => (ModelStatus::Removed, Some(listed_since), Some(removed_at)),
+            store::Listing::NotYet { .. } => (ModelStatus::Active, None, None),
+        };
+        Self {
+            provider: card.provider,
+            model_id: card.model_id,
+            display_name: card.display_name,
+            pricing_kind: card.pricing_kind,
+            status,
+            source: card.source,
+            context_length: card.context_length,
+            prices: card
+                .components
+                .into_iter()
+                .map(|c| Price {
+                    since: Some(c.since),
+                    ..Price::from(c.component)
+                })
+                .collect(),
+            at: Some(at),
+            listed_since,
+            first_seen_at: card.first_seen_at,
+            updated_at,
+            removed_at,
+        }
+    }
+}
+
+/// One price of a model: so many USD per unit of a meter, from a prompt
+/// size, at a time of day or at any time.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// What is charged.
+    meter: Meter,
+    /// The band applies to prompts of more than this many tokens (0 = the
+    /// base price).
+    min_prompt_tokens: u64,
+    /// The UTC time-of-day window of a time-of-day price (absent: any
+    /// time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    window: Option<TimeWindow>,
+    /// The exact price of one unit.
+    usd_per_unit: UsdPerUnit,
+    /// With `?at=`: since when this price was in force.
+    #[serde(
+        default,
+        with = "rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    since: Option<OffsetDateTime>,
+}
+
+impl From<PriceComponent> for Price {
+    fn from(c: PriceComponent) -> Self {
+        Self {
+            meter: c.meter,
+            min_prompt_tokens: c.min_prompt_tokens,
+            window: c.window,
+            usd_per_unit: c.usd_per_unit,
+            since: None,
         }
     }
 }

@@ -1,0 +1,4 @@
+DROP TABLE pricing_catalogue_version;
+DROP INDEX model_pricing_history_added_idx;
+DROP INDEX model_pricing_history_model_key_time_idx;
+DROP TABLE model_status_history;
