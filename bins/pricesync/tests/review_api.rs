@@ -241,6 +241,17 @@ async fn a_held_change_waits_for_an_admin(db: TestDatabase) {
     assert_eq!(body["status"], "approved");
     assert_eq!(body["decided_by"], "admin:ops");
     assert_eq!(input_price(&app, "org/a").await, "0.000000015");
+    // The cost of a request priced now follows the approval at once (the
+    // server's in-memory catalogue reloads on the approval's commit).
+    let (status, cost) = app
+        .admin(
+            reqwest::Method::POST,
+            "/v1/pricing/cost",
+            Some(json!({"provider": "openrouter", "model": "org/a", "usage": {"input_tokens": 1000000}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{cost}");
+    assert_eq!(cost["total_usd"], "0.015", "{cost}");
     let (_, history) = app
         .get("/v1/pricing/history?provider=openrouter&model=org/a")
         .await;
