@@ -472,7 +472,7 @@ impl Catalog {
     }
 }
 
-/// `GET /featherless/models?page=N&limit=M`: numbered pages from 1, an
+/// `GET /featherless/models?page=N&per_page=M`: numbered pages from 1, an
 /// empty page past the end (as `featherless.rs` expects).
 struct FeatherlessPages(Arc<Catalog>);
 
@@ -485,8 +485,8 @@ impl Respond for FeatherlessPages {
                 .find(|(k, _)| k == name)
                 .and_then(|(_, v)| v.parse::<usize>().ok())
         };
-        let (Some(page), Some(limit)) = (query("page"), query("limit")) else {
-            return ResponseTemplate::new(400).set_body_string("page and limit are required");
+        let (Some(page), Some(limit)) = (query("page"), query("per_page")) else {
+            return ResponseTemplate::new(400).set_body_string("page and per_page are required");
         };
         let models = &self.0.featherless[self.0.current.load(Ordering::SeqCst)];
         let start = page
