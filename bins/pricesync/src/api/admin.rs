@@ -271,18 +271,7 @@ pub(crate) async fn list_syncs(
                 .map_err(|e| ApiError::bad_parameter("status", e))
         })
         .transpose()?;
-    let limit = match params.limit.as_deref() {
-        None => 50,
-        Some(text) => match text.parse::<u32>() {
-            Ok(n) if (1..=1000).contains(&n) => n,
-            _ => {
-                return Err(ApiError::bad_parameter(
-                    "limit",
-                    format!("{text:?} is not a whole number from 1 to 1000"),
-                ))
-            }
-        },
-    };
+    let limit = super::params::limit(params.limit.as_deref(), 50)?;
     let before = params
         .cursor
         .as_deref()

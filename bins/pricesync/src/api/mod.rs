@@ -8,6 +8,7 @@ pub(crate) mod error;
 mod health;
 mod openapi;
 pub(crate) mod ops;
+mod params;
 mod read;
 mod review;
 pub mod types;

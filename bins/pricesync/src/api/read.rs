@@ -91,25 +91,6 @@ fn rfc3339_text(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
 }
 
-fn provider_param(value: Option<&str>) -> Result<Option<ProviderId>, ApiError> {
-    value
-        .map(|v| ProviderId::parse(v).map_err(|e| ApiError::bad_parameter("provider", e)))
-        .transpose()
-}
-
-fn limit_param(value: Option<&str>) -> Result<u32, ApiError> {
-    match value {
-        None => Ok(DEFAULT_LIMIT),
-        Some(text) => match text.parse::<u32>() {
-            Ok(n) if (1..=1000).contains(&n) => Ok(n),
-            _ => Err(ApiError::bad_parameter(
-                "limit",
-                format!("{text:?} is not a whole number from 1 to 1000"),
-            )),
-        },
-    }
-}
-
 fn model_param(value: Option<&str>) -> Result<Option<String>, ApiError> {
     match value {
         Some("") => Err(ApiError::bad_parameter("model", "is empty")),
@@ -210,10 +191,10 @@ pub(crate) async fn list_models(
         .transpose()?;
     let page = store
         .list_models(&ModelQuery {
-            provider: provider_param(params.provider.as_deref())?,
+            provider: super::params::provider(params.provider.as_deref())?,
             model: model_param(params.model.as_deref())?,
             status: status.into(),
-            limit: limit_param(params.limit.as_deref())?,
+            limit: super::params::limit(params.limit.as_deref(), DEFAULT_LIMIT)?,
             after,
         })
         .await?;
@@ -350,10 +331,10 @@ pub(crate) async fn history(
         .transpose()?;
     let page = store
         .price_history(&HistoryQuery {
-            provider: provider_param(params.provider.as_deref())?,
+            provider: super::params::provider(params.provider.as_deref())?,
             model: model_param(params.model.as_deref())?,
             since,
-            limit: limit_param(params.limit.as_deref())?,
+            limit: super::params::limit(params.limit.as_deref(), DEFAULT_LIMIT)?,
             after_id,
         })
         .await?;

@@ -4,7 +4,6 @@
 
 use actix_web::web::Json;
 use actix_web::{get, post, web};
-use pricesync_domain::ProviderId;
 use pricesync_engine::EngineHandle;
 use pricesync_store::{
     DecideOutcome, Decision, HeldQuery, HeldStatus, JobRecord, ReportQuery, Store,
@@ -17,7 +16,8 @@ use super::admin::parse_id;
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::types::review::{
-    parse_report_cursor, ChangesPage, HeldChange, HeldChangePage, HeldChangeStatus, SkippedPage,
+    parse_report_cursor, stale_message, ChangesPage, HeldChange, HeldChangePage, HeldChangeStatus,
+    SkippedPage,
 };
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -37,27 +37,8 @@ pub(crate) struct ReportParams {
     cursor: Option<String>,
 }
 
-fn limit_param(value: Option<&str>) -> Result<u32, ApiError> {
-    match value {
-        None => Ok(DEFAULT_LIMIT),
-        Some(text) => match text.parse::<u32>() {
-            Ok(n) if (1..=1000).contains(&n) => Ok(n),
-            _ => Err(ApiError::bad_parameter(
-                "limit",
-                format!("{text:?} is not a whole number from 1 to 1000"),
-            )),
-        },
-    }
-}
-
 fn provider_param(value: Option<&str>) -> Result<Option<String>, ApiError> {
-    value
-        .map(|v| {
-            ProviderId::parse(v)
-                .map(|p| p.as_str().to_owned())
-                .map_err(|e| ApiError::bad_parameter("provider", e))
-        })
-        .transpose()
+    Ok(super::params::provider(value)?.map(|p| p.as_str().to_owned()))
 }
 
 /// The job, or 404.
@@ -71,7 +52,7 @@ async fn existing_job(store: &Store, id: Uuid) -> Result<JobRecord, ApiError> {
 /// The report query of a page (one more line than asked, to tell whether
 /// another page exists).
 fn report_query(id: Uuid, params: &ReportParams) -> Result<(ReportQuery, u32), ApiError> {
-    let limit = limit_param(params.limit.as_deref())?;
+    let limit = super::params::limit(params.limit.as_deref(), DEFAULT_LIMIT)?;
     let after = params
         .cursor
         .as_deref()
@@ -192,7 +173,7 @@ pub(crate) async fn held_changes(
     engine: web::Data<EngineHandle>,
     params: web::Query<HeldParams>,
 ) -> Result<Json<HeldChangePage>, ApiError> {
-    let limit = limit_param(params.limit.as_deref())?;
+    let limit = super::params::limit(params.limit.as_deref(), DEFAULT_LIMIT)?;
     let status = params
         .status
         .as_deref()
@@ -253,14 +234,9 @@ async fn decide(
                 .map(|who| format!(" (decided by {who})"))
                 .unwrap_or_default()
         ))),
-        DecideOutcome::Stale { record, current } => Err(ApiError::Conflict(format!(
-            "the stored price of {}/{} {} is now {}, not {} as when the change was held; nothing was applied (the provider's next sync settles it)",
-            record.provider,
-            record.model_id,
-            record.key.meter.as_str(),
-            current.map_or_else(|| "gone".to_owned(), |p| p.to_string()),
-            record.old
-        ))),
+        DecideOutcome::Stale { record, current } => {
+            Err(ApiError::Conflict(stale_message(&record, current)))
+        }
     }
 }
 

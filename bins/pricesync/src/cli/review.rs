@@ -23,30 +23,54 @@ fn parse_uuid(text: &str, what: &str) -> anyhow::Result<Uuid> {
         .with_context(|| format!("{text:?} is not a {what} (a UUID)"))
 }
 
+/// Every line of a job's report, page by page: `page` reads the page
+/// after a cursor, `cursor` gives a line's cursor.
+async fn all_lines<T, F, Fut>(
+    mut page: F,
+    cursor: fn(&T) -> (String, u32),
+) -> anyhow::Result<Vec<T>>
+where
+    F: FnMut(Option<(String, u32)>) -> Fut,
+    Fut: std::future::Future<Output = pricesync_store::StoreResult<Vec<T>>>,
+{
+    const PAGE: usize = 1000;
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let lines = page(after).await?;
+        let done = lines.len() < PAGE;
+        after = lines.last().map(cursor);
+        all.extend(lines);
+        if done {
+            return Ok(all);
+        }
+    }
+}
+
+fn report_query(job_id: Uuid, provider: Option<&str>, after: Option<(String, u32)>) -> ReportQuery {
+    ReportQuery {
+        job_id,
+        provider: provider.map(str::to_owned),
+        limit: 1000,
+        after,
+    }
+}
+
 /// Every line of a job's dry-run diff.
 pub(super) async fn all_planned(
     store: &Store,
     job_id: Uuid,
     provider: Option<&str>,
 ) -> anyhow::Result<Vec<PlannedRecord>> {
-    let mut all = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .job_planned_changes(&ReportQuery {
-                job_id,
-                provider: provider.map(str::to_owned),
-                limit: 1000,
-                after: after.clone(),
-            })
-            .await?;
-        let done = page.len() < 1000;
-        after = page.last().map(|r| (r.provider.clone(), r.seq));
-        all.extend(page);
-        if done {
-            return Ok(all);
-        }
-    }
+    all_lines(
+        |after| async move {
+            store
+                .job_planned_changes(&report_query(job_id, provider, after))
+                .await
+        },
+        |r: &PlannedRecord| (r.provider.clone(), r.seq),
+    )
+    .await
 }
 
 async fn all_skipped(
@@ -54,24 +78,15 @@ async fn all_skipped(
     job_id: Uuid,
     provider: Option<&str>,
 ) -> anyhow::Result<Vec<SkippedRecord>> {
-    let mut all = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .job_skipped(&ReportQuery {
-                job_id,
-                provider: provider.map(str::to_owned),
-                limit: 1000,
-                after: after.clone(),
-            })
-            .await?;
-        let done = page.len() < 1000;
-        after = page.last().map(|r| (r.provider.clone(), r.seq));
-        all.extend(page);
-        if done {
-            return Ok(all);
-        }
-    }
+    all_lines(
+        |after| async move {
+            store
+                .job_skipped(&report_query(job_id, provider, after))
+                .await
+        },
+        |r: &SkippedRecord| (r.provider.clone(), r.seq),
+    )
+    .await
 }
 
 /// The lines of a dry run's diff, as the API writes them.
@@ -275,12 +290,8 @@ pub async fn decide(
         }
         DecideOutcome::Stale { record, current } => {
             eprintln!(
-                "error: the stored price of {}/{} {} is now {}, not {} as when the change was held; nothing was applied",
-                record.provider,
-                record.model_id,
-                record.key.meter.as_str(),
-                current.map_or_else(|| "gone".to_owned(), |p| p.to_string()),
-                record.old
+                "error: {}",
+                crate::api::types::review::stale_message(&record, current)
             );
             Ok(ExitCode::FAILURE)
         }

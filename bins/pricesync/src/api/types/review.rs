@@ -252,6 +252,19 @@ impl From<HeldRecord> for HeldChange {
     }
 }
 
+/// Why approving a held change applied nothing: the stored price moved
+/// since it was held (`current`; none when the component is gone).
+pub(crate) fn stale_message(record: &HeldRecord, current: Option<UsdPerUnit>) -> String {
+    format!(
+        "the stored price of {}/{} {} is now {}, not {} as when the change was held; nothing was applied (the provider's next sync settles it)",
+        record.provider,
+        record.model_id,
+        record.key.meter.as_str(),
+        current.map_or_else(|| "gone".to_owned(), |p| p.to_string()),
+        record.old
+    )
+}
+
 /// A page of held changes, oldest first.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
