@@ -349,25 +349,40 @@ async fn a_cancelled_queued_job_lets_the_next_trigger_through_at_once(store: Sto
 }
 
 async fn a_job_that_ends_in_another_engine_stops_refusing_at_once(store: Store) {
-    let (hooks_a, mut rx_a) = TestHooks::new(None);
-    let (hooks_b, mut rx_b) = TestHooks::new(None);
+    // Once armed, whichever engine runs the second job holds it at its
+    // lease, so that it is still active when A triggers.
+    let armed = Arc::new(AtomicBool::new(false));
+    let hold = |armed: Arc<AtomicBool>| -> Option<Matcher> {
+        Some(Box::new(move |p| {
+            armed.load(Ordering::SeqCst) && matches!(p, SyncPoint::ProviderLeased { .. })
+        }))
+    };
+    let (hooks_a, mut rx_a) = TestHooks::new(hold(armed.clone()));
+    let (hooks_b, mut rx_b) = TestHooks::new(hold(armed.clone()));
     let fetcher = TestFetcher::new("alpha", vec![Ok(list(&[("m", "0.000001")]))]);
-    let a = start(&store, vec![fetcher.clone()], config(), hooks_a).await;
-    let b = start(&store, vec![fetcher], config(), hooks_b).await;
+    let a = start(&store, vec![fetcher.clone()], config(), hooks_a.clone()).await;
+    let b = start(&store, vec![fetcher], config(), hooks_b.clone()).await;
     let first = queued(&a, &["alpha"]).await;
     let state = tokio::select! {
         s = finished(&mut rx_a, first) => s,
         s = finished(&mut rx_b, first) => s,
     };
     assert_eq!(state, Some(JobState::Completed));
+    armed.store(true, Ordering::SeqCst);
     // Whichever engine ran it, the other's very next trigger goes through.
     let second = queued(&b, &["alpha"]).await;
     assert_ne!(second, first);
+    tokio::select! {
+        _ = hooks_a.reached.notified() => {}
+        _ = hooks_b.reached.notified() => {}
+    }
     let third = match a.trigger(request(&["alpha"])).await.expect("trigger") {
         TriggerOutcome::Busy { active, .. } => active.id,
         TriggerOutcome::Queued(job) => panic!("second job beside {second}: {job:?}"),
     };
     assert_eq!(third, second, "A's refusal names B's job");
+    hooks_a.release.notify_one();
+    hooks_b.release.notify_one();
     let state = tokio::select! {
         s = finished(&mut rx_a, second) => s,
         s = finished(&mut rx_b, second) => s,
