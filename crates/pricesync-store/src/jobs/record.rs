@@ -14,12 +14,20 @@ pub const MAX_ERROR_CHARS: usize = 500;
 
 /// Cuts an error message to [`MAX_ERROR_CHARS`] characters.
 pub fn truncate_error(message: &str) -> String {
+    let message = storable(message);
     if message.chars().count() <= MAX_ERROR_CHARS {
-        return message.to_owned();
+        return message;
     }
     let mut out: String = message.chars().take(MAX_ERROR_CHARS - 1).collect();
     out.push('…');
     out
+}
+
+/// Text from outside (a provider's id, an error quoting its answer) made
+/// storable on both backends: PostgreSQL refuses NUL in text, so a NUL is
+/// recorded escaped (`\0`) rather than failing the write it is part of.
+pub(crate) fn storable(text: &str) -> String {
+    text.replace('\0', "\\0")
 }
 
 /// A job to enqueue.
@@ -155,5 +163,13 @@ mod tests {
         assert_eq!(cut.chars().count(), 500);
         assert!(cut.ends_with('…'));
         assert_eq!(truncate_error("short"), "short");
+    }
+
+    #[test]
+    fn a_nul_from_outside_is_stored_escaped() {
+        assert_eq!(
+            truncate_error("upstream said \0bad\0"),
+            "upstream said \\0bad\\0"
+        );
     }
 }

@@ -15,6 +15,7 @@ use pricesync_domain::{
 };
 use uuid::Uuid;
 
+use super::record::storable;
 use crate::batch::{binds, InsertRow};
 use crate::prices::{parse_window, window_code};
 use crate::schema::{pricing_sync_planned_changes as planned, pricing_sync_skipped as skipped};
@@ -152,13 +153,6 @@ where
             Nullable<DbDecimal> => &self.new_usd_per_unit,
         )
     }
-}
-
-/// Text as given by a provider, made storable on both backends: a model
-/// is often skipped *because* its id holds a NUL byte, which PostgreSQL
-/// refuses in text; it is recorded escaped (`\0`) so the report shows it.
-fn storable(text: &str) -> String {
-    text.replace('\0', "\\0")
 }
 
 /// The rows of a provider's report for a job.
