@@ -14,7 +14,9 @@
 //!   database's catalogue version (one primary-key read), which grows with
 //!   every committed write in commit order, and reloads when it moved. Such
 //!   a change is priced here at most that interval (plus one reload) after
-//!   its commit.
+//!   its commit. On PostgreSQL the task also reloads as soon as the
+//!   process's [`ChangeSignal`] ticks (`NOTIFY pricing_catalogue`), so the
+//!   interval is only the bound when notifications are lost.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -24,6 +26,8 @@ use pricesync_domain::PriceCard;
 use pricesync_store::{ModelCard, Store, StoreResult};
 use tokio::sync::{watch, Mutex};
 use tokio_util::sync::CancellationToken;
+
+use crate::changes::ChangeSignal;
 
 /// One model's current card, with its form for the cost function built
 /// once.
@@ -42,6 +46,9 @@ pub struct Snapshot {
     version: i64,
     /// The store's count of local writes it was loaded at.
     local_writes: u64,
+    /// The latest price history id read before the cards: they hold every
+    /// change up to it (the change feed's cursor of this copy).
+    history_cursor: i64,
     /// Cards by provider, then model id.
     by_provider: HashMap<String, HashMap<String, Arc<CatalogueCard>>>,
 }
@@ -50,6 +57,17 @@ impl Snapshot {
     /// The current card of a model; `None` when it is not known.
     pub fn card(&self, provider: &str, model_id: &str) -> Option<&Arc<CatalogueCard>> {
         self.by_provider.get(provider)?.get(model_id)
+    }
+
+    /// The change feed's cursor of this copy: every change up to it is in
+    /// the cards (later ones may be too).
+    pub fn history_cursor(&self) -> i64 {
+        self.history_cursor
+    }
+
+    /// Every card, by provider then model id (in no order).
+    pub fn cards(&self) -> impl Iterator<Item = &Arc<CatalogueCard>> {
+        self.by_provider.values().flat_map(HashMap::values)
     }
 
     /// How many models it holds.
@@ -123,6 +141,23 @@ impl Catalogue {
         self.reload_locked().await
     }
 
+    /// The copy, holding at least every change up to history id `cursor`:
+    /// reloads when it is older (one reload at a time; the change feed
+    /// sends cards from here, so a client never gets a card older than the
+    /// changes it is sent with).
+    pub async fn snapshot_holding(&self, cursor: i64) -> StoreResult<Arc<Snapshot>> {
+        let snapshot = self.snapshot().await?;
+        if snapshot.history_cursor >= cursor {
+            return Ok(snapshot);
+        }
+        let _reloading = self.reloading.lock().await;
+        let snapshot = self.current();
+        if snapshot.history_cursor >= cursor && !self.behind_local_writes(&snapshot) {
+            return Ok(snapshot);
+        }
+        self.reload_locked().await
+    }
+
     /// Reloads when the database's catalogue version or this process's
     /// write count moved since the copy was loaded; returns whether it
     /// reloaded. This is what the periodic check runs.
@@ -163,6 +198,7 @@ impl Catalogue {
         let snapshot = Arc::new(Snapshot {
             version: loaded.version,
             local_writes,
+            history_cursor: loaded.history_cursor,
             by_provider,
         });
         match self.current.write() {
@@ -177,15 +213,17 @@ impl Catalogue {
         Ok(snapshot)
     }
 
-    /// Keeps the copy fresh until `stop`: reloads as soon as this process
-    /// commits a write, and checks the database's version every `every`.
+    /// Keeps the copy fresh until `stop`: reloads as soon as `changes`
+    /// ticks (this process's commits, and other processes' on PostgreSQL),
+    /// and checks the database's version every `every` besides.
     pub fn spawn_refresher(
         self: &Arc<Self>,
         every: Duration,
+        changes: &ChangeSignal,
         stop: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let catalogue = self.clone();
-        let mut local_writes = self.store.watch_price_writes();
+        let mut local_writes = changes.subscribe();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

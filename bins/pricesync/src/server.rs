@@ -16,6 +16,7 @@ use utoipa_actix_web::AppExt;
 use crate::api;
 use crate::api::auth::{AdminPermits, AdminTokens};
 use crate::catalogue::Catalogue;
+use crate::changes::ChangeSignal;
 use crate::config::Config;
 
 /// A listening socket with an explicit accept backlog (the standard
@@ -76,12 +77,21 @@ pub struct Application {
 struct CatalogueRefresher {
     stop: tokio_util::sync::CancellationToken,
     task: tokio::task::JoinHandle<()>,
+    /// Feeds the [`ChangeSignal`].
+    signal_task: tokio::task::JoinHandle<()>,
 }
 
 impl CatalogueRefresher {
+    /// Ends the change feed's long polls (they answer at once), so that the
+    /// HTTP server's graceful stop does not wait for them.
+    fn end_long_polls(&self) {
+        self.stop.cancel();
+    }
+
     async fn stop(self) {
         self.stop.cancel();
         let _ = self.task.await;
+        let _ = self.signal_task.await;
     }
 }
 
@@ -122,8 +132,10 @@ impl Application {
             .await
             .context("cannot load the current prices into memory")?;
         let stop = tokio_util::sync::CancellationToken::new();
+        let (changes, signal_task) = ChangeSignal::spawn(store.clone(), stop.clone());
         let refresher = CatalogueRefresher {
-            task: catalogue.spawn_refresher(config.catalogue_check, stop.clone()),
+            task: catalogue.spawn_refresher(config.catalogue_check, &changes, stop.clone()),
+            signal_task,
             stop,
         };
         let engine = Arc::new(
@@ -136,6 +148,7 @@ impl Application {
         }
         let store_data = web::Data::new(store.clone());
         let catalogue_data = web::Data::from(catalogue.clone());
+        let changes_data = web::Data::new(changes);
         let engine_data = web::Data::from(engine.clone());
         let tokens = web::Data::new(AdminTokens(config.admin_tokens.clone()));
         let admin_permits = web::Data::new(AdminPermits::new(config.admin_concurrency));
@@ -152,6 +165,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(api::observe))
                 .app_data(store_data.clone())
                 .app_data(catalogue_data.clone())
+                .app_data(changes_data.clone())
                 .app_data(engine_data.clone())
                 .app_data(tokens.clone())
                 .app_data(admin_permits.clone())
@@ -225,6 +239,7 @@ impl Application {
         let server = tokio::spawn(self.server);
         wait_for_signal().await?;
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        self.refresher.end_long_polls();
         handle.stop(true).await;
         server
             .await

@@ -18,10 +18,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Every route the server serves, as the document must name it.
-const ROUTES: [(&str, &str); 25] = [
+const ROUTES: [(&str, &str); 27] = [
     ("get", "/v1/pricing/models"),
     ("get", "/v1/pricing/models/{provider}/{model_id}"),
     ("get", "/v1/pricing/history"),
+    ("get", "/v1/pricing/catalogue"),
+    ("get", "/v1/pricing/changes"),
     ("post", "/v1/pricing/cost"),
     ("post", "/admin/pricing/scheduler/trigger"),
     ("post", "/admin/pricing/sync/trigger"),

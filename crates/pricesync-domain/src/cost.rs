@@ -49,28 +49,38 @@ use time::OffsetDateTime;
 
 use crate::{Meter, PriceComponent, PricingKind, TimeWindow, UsdPerUnit};
 
-/// A model's prices at an instant, as [`cost`] reads them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A model's prices at an instant, as [`cost`] reads them. Its JSON form
+/// (times in RFC 3339) is what the server's catalogue and change feed send
+/// and what `pricesync-client` prices from, so both read one shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PriceCard {
     /// `provider/model_id`, for errors.
     pub model: String,
     /// How the model is priced.
     pub pricing_kind: PricingKind,
     /// When the model was (last) listed: a usage before it is not priced.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub listed_since: OffsetDateTime,
     /// When the model was removed, if it was: a usage from then on is not
     /// priced.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub removed_at: Option<OffsetDateTime>,
     /// The components, each with the instant since when it is in force.
     pub components: Vec<CardComponent>,
 }
 
 /// One component of a [`PriceCard`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CardComponent {
     /// The price.
     pub component: PriceComponent,
     /// Since when this price is in force.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub since: OffsetDateTime,
 }
 

@@ -149,6 +149,10 @@ pub struct CatalogueSnapshot {
     /// [`Store::catalogue_version`] read before the cards: a later version
     /// means the cards may be out of date.
     pub version: i64,
+    /// [`Store::latest_history_id`] read before the cards: the cards hold
+    /// every change up to it (and may hold later ones), so a change feed
+    /// followed from it misses nothing.
+    pub history_cursor: i64,
     /// Every model, active and removed, by provider then model id.
     pub cards: Vec<ModelCard>,
 }
@@ -526,6 +530,7 @@ impl Store {
             crate::BackendKind::Sqlite => CURRENT_PRICES_SQLITE,
         };
         let version = self.catalogue_version().await?;
+        let history_cursor = self.latest_history_id().await?;
         let (model_rows, price_rows, statuses): (
             Vec<ModelRow>,
             Vec<CurrentPriceRow>,
@@ -629,7 +634,11 @@ impl Store {
                 components,
             });
         }
-        Ok(CatalogueSnapshot { version, cards })
+        Ok(CatalogueSnapshot {
+            version,
+            history_cursor,
+            cards,
+        })
     }
 }
 

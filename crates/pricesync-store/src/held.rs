@@ -21,10 +21,9 @@ use uuid::Uuid;
 use crate::prices::{parse_window, window_code};
 use crate::schema::{
     held_price_changes as held, model_prices, model_pricing_history, model_status_history, models,
-    pricing_catalogue_version,
 };
 use crate::sql_types::{DbNow, SqlDecimal, SqlTime, SqlUuid};
-use crate::store::on_conn;
+use crate::store::{on_conn, CatalogueWrites};
 use crate::{Store, StoreError, StoreResult};
 
 /// Where a held change stands.
@@ -403,6 +402,9 @@ impl Store {
         };
         let outcome = on_conn!(self, writer, |conn| {
             conn.transaction(async |conn| -> StoreResult<DecideOutcome> {
+                // First, before any row lock: an approval writes history,
+                // whose ids must follow commit order (`CatalogueWrites`).
+                conn.lock_catalogue().await?;
                 let row: Option<HeldRow> = held::table
                     .inner_join(models::table)
                     .filter(held::id.eq(SqlUuid(id)))
@@ -523,16 +525,9 @@ impl Store {
                             .execute(conn)
                             .await?;
                     }
-                    // Last, as in every price write: the replicas' in-memory catalogues
-                    // reload.
-                    diesel::update(pricing_catalogue_version::table)
-                        .set((
-                            pricing_catalogue_version::version
-                                .eq(pricing_catalogue_version::version + 1_i64),
-                            pricing_catalogue_version::changed_at.eq(DbNow),
-                        ))
-                        .execute(conn)
-                        .await?;
+                    // Last, as in every price write: the replicas' in-memory
+                    // catalogues and change feeds wake.
+                    conn.catalogue_written().await?;
                 }
                 let row: HeldRow = held::table
                     .inner_join(models::table)

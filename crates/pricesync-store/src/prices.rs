@@ -13,9 +13,9 @@ use uuid::Uuid;
 use crate::batch::{binds, BatchInsert, InsertRow, Upsert};
 use crate::held::record_held;
 use crate::leases::LeaseConn;
-use crate::schema::{model_prices, models, pricing_catalogue_version};
+use crate::schema::{model_prices, models};
 use crate::sql_types::{DbDecimal, DbNow, DbUuid, SqlDecimal, SqlUuid};
-use crate::store::on_conn;
+use crate::store::{on_conn, CatalogueWrites};
 use crate::{Fence, Store, StoreError, StoreResult};
 use diesel::backend::Backend;
 use diesel::query_builder::AstPass;
@@ -577,6 +577,8 @@ impl Store {
         let started = std::time::Instant::now();
         let report = on_conn!(self, writer, |conn| {
             conn.transaction(async |conn| -> StoreResult<WriteReport> {
+                // First: history ids in commit order (see `CatalogueWrites`).
+                conn.lock_catalogue().await?;
                 if let Some(fence) = fence {
                     if !conn.holds_fence(fence).await? {
                         return Err(StoreError::FenceRejected {
@@ -673,16 +675,7 @@ impl Store {
                     .execute(conn)
                     .await?;
                 }
-                // Last, so that the row lock is held only until commit and
-                // versions follow commit order.
-                diesel::update(pricing_catalogue_version::table)
-                    .set((
-                        pricing_catalogue_version::version
-                            .eq(pricing_catalogue_version::version + 1_i64),
-                        pricing_catalogue_version::changed_at.eq(DbNow),
-                    ))
-                    .execute(conn)
-                    .await?;
+                conn.catalogue_written().await?;
                 Ok(report)
             })
             .await?

@@ -344,6 +344,35 @@ impl Store {
         Ok(page.models.into_iter().next())
     }
 
+    /// The id of the latest price history entry (0 when there is none).
+    /// Catalogue writes take history ids in commit order
+    /// (`CatalogueWrites`), so every entry up to it is visible to a reader
+    /// once it is: it is the change feed's cursor of "everything so far".
+    pub async fn latest_history_id(&self) -> StoreResult<i64> {
+        use diesel::dsl::max;
+        let latest: Option<i64> = on_conn!(self, readers, |conn| {
+            model_pricing_history::table
+                .select(max(model_pricing_history::id))
+                .first(conn)
+                .await?
+        });
+        Ok(latest.unwrap_or(0))
+    }
+
+    /// Whether a price history entry with this id exists: a change feed
+    /// cursor is valid when it does (or is 0, the beginning).
+    pub async fn history_entry_exists(&self, id: i64) -> StoreResult<bool> {
+        let found: Option<i64> = on_conn!(self, readers, |conn| {
+            model_pricing_history::table
+                .filter(model_pricing_history::id.eq(id))
+                .select(model_pricing_history::id)
+                .first(conn)
+                .await
+                .optional()?
+        });
+        Ok(found.is_some())
+    }
+
     /// Price history, oldest first, a page at a time.
     pub async fn price_history(&self, query: &HistoryQuery) -> StoreResult<HistoryPage> {
         type Row = (

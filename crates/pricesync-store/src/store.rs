@@ -321,6 +321,40 @@ impl Store {
         })))
     }
 
+    /// On PostgreSQL, listens for committed catalogue writes of any process
+    /// on this database (`NOTIFY pricing_catalogue`, sent by every price
+    /// write transaction) on a dedicated connection and bumps `written` for
+    /// each; returns the listening task, which ends when the connection
+    /// breaks (the caller polls and listens again). `None` on SQLite, where
+    /// [`Store::watch_price_writes`] and [`Store::catalogue_version`] say
+    /// the same.
+    pub async fn listen_for_catalogue_writes(
+        &self,
+        written: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    ) -> StoreResult<Option<tokio::task::JoinHandle<()>>> {
+        let DatabaseUrl::Postgres(url) = &self.url else {
+            return Ok(None);
+        };
+        let mut conn = AsyncPgConnection::establish(url)
+            .await
+            .map_err(|e| StoreError::Connect(Box::new(e)))?;
+        conn.batch_execute(&format!("LISTEN {CATALOGUE_CHANNEL}"))
+            .await?;
+        Ok(Some(tokio::spawn(async move {
+            use futures_util::StreamExt;
+            let mut stream = std::pin::pin!(conn.notifications_stream());
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(_) => written.send_modify(|count| *count += 1),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "catalogue notifications stopped");
+                        break;
+                    }
+                }
+            }
+        })))
+    }
+
     /// Runs `task` with a synchronous migration connection on a blocking
     /// thread (diesel's migration harness is synchronous).
     async fn with_migration_harness<R: Send + 'static>(
@@ -401,6 +435,79 @@ enum Harness<'a> {
 diesel::define_sql_function! {
     /// PostgreSQL's `pg_notify(channel, payload)`.
     fn pg_notify(channel: diesel::sql_types::Text, payload: diesel::sql_types::Text);
+}
+
+/// The channel on which PostgreSQL announces committed catalogue writes
+/// (prices, models, history): every replica's change feed and in-memory
+/// catalogue wake on it.
+pub(crate) const CATALOGUE_CHANNEL: &str = "pricing_catalogue";
+
+/// The two ends of every catalogue write transaction (a sync's price write,
+/// an approved held change):
+/// - [`CatalogueWrites::lock_catalogue`], its first statement, takes the
+///   `pricing_catalogue_version` row lock until commit, so catalogue writes
+///   run one at a time and history ids are taken in commit order: once a
+///   reader sees history id N, every id below N that will ever exist is
+///   visible too. The change feed's cursor (a history id) relies on it; a
+///   lock taken only at the end would let a transaction that took smaller
+///   ids commit after a reader had moved past them.
+/// - [`CatalogueWrites::catalogue_written`], its last statement, bumps the
+///   version and, on PostgreSQL, sends `NOTIFY pricing_catalogue`
+///   (delivered on commit, to every replica).
+///
+/// SQLite has one writer connection and `BEGIN IMMEDIATE`-style write
+/// locks: its writes are serial already.
+pub(crate) trait CatalogueWrites {
+    /// Takes the catalogue's write lock (PostgreSQL; nothing on SQLite).
+    async fn lock_catalogue(&mut self) -> diesel::QueryResult<()>;
+    /// Bumps the catalogue version and announces the write.
+    async fn catalogue_written(&mut self) -> diesel::QueryResult<()>;
+}
+
+impl CatalogueWrites for AsyncPgConnection {
+    async fn lock_catalogue(&mut self) -> diesel::QueryResult<()> {
+        use crate::schema::pricing_catalogue_version as v;
+        use diesel::prelude::*;
+        diesel_async::RunQueryDsl::load::<i64>(v::table.select(v::version).for_update(), self)
+            .await
+            .map(drop)
+    }
+
+    async fn catalogue_written(&mut self) -> diesel::QueryResult<()> {
+        use crate::schema::pricing_catalogue_version as v;
+        use diesel::prelude::*;
+        diesel_async::RunQueryDsl::execute(
+            diesel::update(v::table).set((
+                v::version.eq(v::version + 1_i64),
+                v::changed_at.eq(crate::sql_types::DbNow),
+            )),
+            self,
+        )
+        .await?;
+        diesel_async::RunQueryDsl::execute(diesel::select(pg_notify(CATALOGUE_CHANNEL, "")), self)
+            .await
+            .map(drop)
+    }
+}
+
+impl CatalogueWrites for SqliteConn {
+    async fn lock_catalogue(&mut self) -> diesel::QueryResult<()> {
+        Ok(())
+    }
+
+    async fn catalogue_written(&mut self) -> diesel::QueryResult<()> {
+        use crate::schema::pricing_catalogue_version as v;
+        use diesel::prelude::*;
+        diesel_async::RunQueryDsl::execute(
+            diesel::update(v::table).set((
+                v::version.eq(v::version + 1_i64),
+                v::changed_at.eq(crate::sql_types::DbNow),
+            )),
+            self,
+        )
+        .await
+        .map(drop)
+    }
 }
 
 /// The channel on which PostgreSQL announces new jobs.

@@ -197,6 +197,17 @@ impl TestDatabase {
 }
 
 impl Store {
+    /// Deletes every price history entry (as a pruning of the whole
+    /// history would), for tests of change feed cursors past the retained
+    /// history; returns how many were deleted.
+    pub async fn delete_price_history_for_tests(&self) -> crate::StoreResult<usize> {
+        use crate::schema::model_pricing_history;
+        Ok(crate::store::on_conn!(self, writer, |conn| {
+            diesel_async::RunQueryDsl::execute(diesel::delete(model_pricing_history::table), conn)
+                .await?
+        }))
+    }
+
     /// The PostgreSQL server process of the connection the next query would
     /// use (`None` on SQLite), for tests that end a pooled connection from
     /// outside.

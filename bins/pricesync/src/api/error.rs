@@ -59,6 +59,15 @@ pub enum ApiError {
     /// The request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// What the request names is gone for good (a change feed cursor past
+    /// the retained history): a 410 with its own code.
+    #[error("{message}")]
+    Gone {
+        /// A short machine-readable code.
+        code: &'static str,
+        /// What to do, for people.
+        message: String,
+    },
     /// More admin requests are in progress than the server takes at once:
     /// retry in a moment.
     #[error(
@@ -91,7 +100,7 @@ pub struct ErrorBody {
     /// `metrics_unavailable`, `internal`; the read API's `unknown_model`,
     /// `not_listed_yet`, `removed`; and the cost API's `dynamic_pricing`,
     /// `subscription_pricing`, `unknown_pricing`, `unpriced_meter`,
-    /// `inconsistent_usage`, `overflow`.
+    /// `inconsistent_usage`, `overflow`; the change feed's `cursor_expired`.
     pub error: String,
     /// What is wrong, for people.
     pub message: String,
@@ -120,7 +129,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
-            ApiError::NotListed { code, .. } | ApiError::CannotPrice { code, .. } => code,
+            ApiError::NotListed { code, .. }
+            | ApiError::CannotPrice { code, .. }
+            | ApiError::Gone { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
             ApiError::AdminDisabled => "admin_disabled",
             ApiError::AdminOverloaded => "admin_overloaded",
@@ -140,6 +151,7 @@ impl ResponseError for ApiError {
             ApiError::CannotPrice { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized | ApiError::AdminDisabled => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gone { .. } => StatusCode::GONE,
             ApiError::AdminOverloaded => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

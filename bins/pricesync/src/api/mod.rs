@@ -5,6 +5,7 @@ mod admin;
 pub(crate) mod auth;
 mod cost;
 pub(crate) mod error;
+mod feed;
 mod health;
 mod openapi;
 pub(crate) mod ops;
@@ -49,6 +50,8 @@ pub(crate) fn routes(cfg: &mut ServiceConfig) {
     .service(read::list_models)
     .service(read::get_model)
     .service(read::history)
+    .service(feed::load_catalogue)
+    .service(feed::changes)
     .service(cost::cost)
     .service(openapi::openapi_json)
     .map(openapi::configure_ui)

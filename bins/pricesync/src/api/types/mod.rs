@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod cost;
+pub mod feed;
 pub mod ops;
 pub mod read;
 pub mod review;

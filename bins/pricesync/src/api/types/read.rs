@@ -276,7 +276,7 @@ impl From<store::HistoryChange> for HistoryChange {
 #[serde(deny_unknown_fields)]
 pub struct HistoryEntry {
     /// The entry's id: entries are ordered by it.
-    id: i64,
+    pub(crate) id: i64,
     /// The provider.
     provider: String,
     /// The provider's model id.
