@@ -22,6 +22,7 @@ bench:
     cargo bench -p pricesync-store --bench apply_price_list
     cargo bench -p pricesync-store --bench card_at_instant
     cargo bench -p pricesync --bench http_load
+    cargo bench -p pricesync --bench client
     cargo bench -p pricesync-providers --bench parse_lists
     cargo bench -p pricesync-engine --bench sync
     cargo bench -p pricesync-domain --bench cost

@@ -23,8 +23,9 @@
 use std::time::Duration;
 
 use actix_web::{get, web};
-use pricesync_store::{HistoryQuery, Store};
+use pricesync_store::{CardRequest, HistoryQuery, Store};
 use serde::Deserialize;
+use time::OffsetDateTime;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ErrorBody};
@@ -55,6 +56,11 @@ pub(crate) struct ChangesParams {
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
+
+/// An instant after every change a database can hold: the card at it is
+/// the card as it is now, whatever the skew between this process's clock
+/// and the database's.
+const LATEST: OffsetDateTime = time::macros::datetime!(9999-12-31 23:59:59 UTC);
 
 fn cursor_param(value: Option<&str>) -> Result<i64, ApiError> {
     let text = value.ok_or_else(|| {
@@ -136,7 +142,6 @@ pub(crate) async fn load_catalogue(
 #[get("/v1/pricing/changes")]
 pub(crate) async fn changes(
     store: web::Data<Store>,
-    copy: web::Data<Catalogue>,
     signal: web::Data<ChangeSignal>,
     params: web::Query<ChangesParams>,
 ) -> Result<web::Json<ChangePage>, ApiError> {
@@ -187,16 +192,37 @@ pub(crate) async fn changes(
             more: false,
         }));
     };
-    let snapshot = copy.snapshot_holding(last).await?;
-    let mut cards = Vec::new();
-    let mut named = std::collections::HashSet::new();
+    // The current cards of the models the page names, read now in one
+    // query (they hold every change up to `last`; a later one they may
+    // hold too is sent again with its entry, and a card replaces a card).
+    // Not from the in-memory catalogue: waiting for its reload of every
+    // model would delay each change by that reload.
+    let mut named: Vec<(&str, &str)> = Vec::new();
     for entry in &page.entries {
-        if named.insert((entry.provider.as_str(), entry.model_id.as_str())) {
-            if let Some(card) = snapshot.card(&entry.provider, &entry.model_id) {
-                cards.push(FeedCard::from(&**card));
-            }
+        let name = (entry.provider.as_str(), entry.model_id.as_str());
+        if !named.contains(&name) {
+            named.push(name);
         }
     }
+    let asked: Vec<CardRequest<'_>> = named
+        .iter()
+        .map(|(provider, model_id)| CardRequest {
+            provider,
+            model_id,
+            at: LATEST,
+        })
+        .collect();
+    let cards = store
+        .cards_at(&asked)
+        .await?
+        .into_iter()
+        .flatten()
+        .map(|card| FeedCard {
+            provider: card.provider.clone(),
+            model_id: card.model_id.clone(),
+            card: card.price_card(),
+        })
+        .collect();
     Ok(web::Json(ChangePage {
         changes: page.entries.into_iter().map(HistoryEntry::from).collect(),
         cards,
