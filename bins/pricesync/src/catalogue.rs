@@ -141,23 +141,6 @@ impl Catalogue {
         self.reload_locked().await
     }
 
-    /// The copy, holding at least every change up to history id `cursor`:
-    /// reloads when it is older (one reload at a time; the change feed
-    /// sends cards from here, so a client never gets a card older than the
-    /// changes it is sent with).
-    pub async fn snapshot_holding(&self, cursor: i64) -> StoreResult<Arc<Snapshot>> {
-        let snapshot = self.snapshot().await?;
-        if snapshot.history_cursor >= cursor {
-            return Ok(snapshot);
-        }
-        let _reloading = self.reloading.lock().await;
-        let snapshot = self.current();
-        if snapshot.history_cursor >= cursor && !self.behind_local_writes(&snapshot) {
-            return Ok(snapshot);
-        }
-        self.reload_locked().await
-    }
-
     /// Reloads when the database's catalogue version or this process's
     /// write count moved since the copy was loaded; returns whether it
     /// reloaded. This is what the periodic check runs.
