@@ -140,7 +140,45 @@ async fn requests_the_http_parser_refuses_are_4xx(db: TestDatabase) {
     }
 }
 
+/// The change feed's parameters are checked before any wait, and a cursor
+/// that names no retained change is 410 with the advice to reload.
+async fn bad_change_feed_requests_are_json_4xx(db: TestDatabase) {
+    let app = start(db).await;
+    for (path, status, code) in [
+        ("/v1/pricing/changes", 400, "invalid_parameter"),
+        ("/v1/pricing/changes?after=x", 400, "invalid_parameter"),
+        ("/v1/pricing/changes?after=-1", 400, "invalid_parameter"),
+        (
+            "/v1/pricing/changes?after=0&wait=61",
+            400,
+            "invalid_parameter",
+        ),
+        (
+            "/v1/pricing/changes?after=0&limit=0",
+            400,
+            "invalid_parameter",
+        ),
+        (
+            "/v1/pricing/changes?after=0&other=1",
+            400,
+            "invalid_request",
+        ),
+        ("/v1/pricing/changes?after=999999", 410, "cursor_expired"),
+    ] {
+        let (got, body) = app.get(path).await;
+        assert_eq!(
+            (got, body["error"].as_str()),
+            (status, Some(code)),
+            "{path}: {body}"
+        );
+    }
+    let (status, body) = app.get("/v1/pricing/changes?after=0").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["changes"], serde_json::json!([]));
+}
+
 on_both_backends!(
+    bad_change_feed_requests_are_json_4xx,
     nul_bytes_and_non_utf8_in_paths_and_queries_are_json_400s,
     a_body_whose_encoding_lies_is_a_json_400,
     head_probes_answer_like_get_without_a_body,
