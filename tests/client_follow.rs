@@ -5,8 +5,7 @@
 //! Processes are watched through conditions polled until a deadline;
 //! nothing waits on time for synchronisation.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use pricesync_client::{Client, ClientOptions, Usage};
@@ -21,7 +20,7 @@ mod common;
 
 use common::TestDatabase;
 
-const TOKEN: &str = "e2e-token-0123456789";
+const TOKEN: &str = common::E2E_TOKEN;
 
 fn models(prompt: &str) -> String {
     format!(
@@ -48,40 +47,8 @@ struct Server {
 
 impl Server {
     fn start(url: &DatabaseUrl, provider_url: &str, bind: &str) -> Self {
-        let database_url = match url {
-            DatabaseUrl::Postgres(u) => u.clone(),
-            DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
-        };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pricesync"))
-            .arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info")
-            .env("DATABASE_URL", database_url)
-            .env("PRICESYNC_BIND_ADDR", bind)
-            .env("PRICESYNC_ADMIN_TOKENS", format!("ops:{TOKEN}"))
-            .env("PRICING_SYNC_PROVIDERS", "openrouter")
-            .env("PRICING_SYNC_ENABLED", "false")
-            .env("OPENROUTER_BASE_URL", provider_url)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let stderr = child.stderr.take().expect("piped");
-        let mut lines = BufReader::new(stderr).lines();
-        let address = loop {
-            let line = lines
-                .next()
-                .expect("the server logs its address")
-                .expect("readable log");
-            if let Some(rest) = line.split("address=").nth(1) {
-                break rest.split_whitespace().next().expect("address").to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines.by_ref() {});
-        Self {
-            child,
-            base: format!("http://{address}"),
-        }
+        let (child, base) = common::spawn_binary(url, bind, provider_url, &[]);
+        Self { child, base }
     }
 
     fn stop(&mut self) {

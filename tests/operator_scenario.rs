@@ -5,8 +5,7 @@
 //! These tests watch real processes, so they poll the HTTP API (as an
 //! operator would) until a deadline; nothing else waits on time.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use pricesync_store::DatabaseUrl;
@@ -19,7 +18,7 @@ mod common;
 
 use common::TestDatabase;
 
-const TOKEN: &str = "e2e-token-0123456789";
+const TOKEN: &str = common::E2E_TOKEN;
 
 const MODELS: &str = r#"{"data":[
   {"id":"anthropic/claude-sonnet-4.5","pricing":{"prompt":"0.000003","completion":"0.000015",
@@ -34,44 +33,8 @@ struct Replica {
 
 impl Replica {
     fn start(url: &DatabaseUrl, provider_url: &str, extra: &[(&str, &str)]) -> Self {
-        let database_url = match url {
-            DatabaseUrl::Postgres(u) => u.clone(),
-            DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
-        };
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pricesync"));
-        command
-            .arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info")
-            .env("DATABASE_URL", database_url)
-            .env("PRICESYNC_BIND_ADDR", "127.0.0.1:0")
-            .env("PRICESYNC_ADMIN_TOKENS", format!("ops:{TOKEN}"))
-            .env("PRICING_SYNC_PROVIDERS", "openrouter")
-            .env("PRICING_SYNC_ENABLED", "false")
-            .env("OPENROUTER_BASE_URL", provider_url)
-            .stderr(Stdio::piped());
-        for (k, v) in extra {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().expect("the binary starts");
-        let stderr = child.stderr.take().expect("piped");
-        let mut lines = BufReader::new(stderr).lines();
-        let address = loop {
-            let line = lines
-                .next()
-                .expect("the server logs its address")
-                .expect("readable log");
-            if let Some(rest) = line.split("address=").nth(1) {
-                break rest.split_whitespace().next().expect("address").to_owned();
-            }
-        };
-        // Keep draining the log so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.by_ref() {});
-        Self {
-            child,
-            base: format!("http://{address}"),
-        }
+        let (child, base) = common::spawn_binary(url, "127.0.0.1:0", provider_url, extra);
+        Self { child, base }
     }
 
     fn kill9(&mut self) {

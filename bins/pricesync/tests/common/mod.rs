@@ -328,3 +328,54 @@ impl Drop for TestApp {
         drop(self.handle.stop(false));
     }
 }
+
+/// The admin token of [`spawn_binary`]'s servers (`ops:`).
+pub const E2E_TOKEN: &str = "e2e-token-0123456789";
+
+/// The real `pricesync serve` binary on `bind` over `database`, syncing
+/// openrouter from `provider_url`, scheduler off, admin token
+/// `ops:`[`E2E_TOKEN`], plus the `extra` variables. Returns the child and
+/// its base URL (read from its log; the rest of the log is drained so the
+/// child never blocks on a full pipe).
+pub fn spawn_binary(
+    database: &pricesync_store::DatabaseUrl,
+    bind: &str,
+    provider_url: &str,
+    extra: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let database_url = match database {
+        pricesync_store::DatabaseUrl::Postgres(u) => u.clone(),
+        pricesync_store::DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
+    };
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pricesync"));
+    command
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info")
+        .env("DATABASE_URL", database_url)
+        .env("PRICESYNC_BIND_ADDR", bind)
+        .env("PRICESYNC_ADMIN_TOKENS", format!("ops:{E2E_TOKEN}"))
+        .env("PRICING_SYNC_PROVIDERS", "openrouter")
+        .env("PRICING_SYNC_ENABLED", "false")
+        .env("OPENROUTER_BASE_URL", provider_url)
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in extra {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("the binary starts");
+    let stderr = child.stderr.take().expect("piped");
+    let mut lines = BufReader::new(stderr).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the server logs its address")
+            .expect("readable log");
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    (child, format!("http://{address}"))
+}
