@@ -299,35 +299,50 @@ fn planned_record(row: PlannedRow) -> StoreResult<PlannedRecord> {
     })
 }
 
+/// A page of a report table (`pricing_sync_skipped` or
+/// `pricing_sync_planned_changes`, which share the key `(job_id, provider,
+/// seq)`) for `$query`, selecting `$columns`, as a boxed query to load.
+macro_rules! report_page {
+    ($table:ident, $query:expr, $columns:expr) => {{
+        let query: &ReportQuery = $query;
+        let mut q = $table::table
+            .filter($table::job_id.eq(SqlUuid(query.job_id)))
+            .select($columns)
+            .order(($table::provider, $table::seq))
+            .limit(i64::from(query.limit))
+            .into_boxed();
+        if let Some(provider) = &query.provider {
+            q = q.filter($table::provider.eq(provider.clone()));
+        }
+        if let Some((provider, after)) = &query.after {
+            let after = i32::try_from(*after).unwrap_or(i32::MAX);
+            q = q.filter(
+                $table::provider.gt(provider.clone()).or($table::provider
+                    .eq(provider.clone())
+                    .and($table::seq.gt(after))),
+            );
+        }
+        q
+    }};
+}
+
 impl Store {
     /// A page of the models a job skipped, by provider then position.
     pub async fn job_skipped(&self, query: &ReportQuery) -> StoreResult<Vec<SkippedRecord>> {
-        let job = SqlUuid(query.job_id);
         let rows: Vec<(String, i32, String, String, String)> = on_conn!(self, readers, |conn| {
-            let mut q = skipped::table
-                .filter(skipped::job_id.eq(job))
-                .select((
+            report_page!(
+                skipped,
+                query,
+                (
                     skipped::provider,
                     skipped::seq,
                     skipped::provider_model_id,
                     skipped::reason,
                     skipped::detail,
-                ))
-                .order((skipped::provider, skipped::seq))
-                .limit(i64::from(query.limit))
-                .into_boxed();
-            if let Some(provider) = &query.provider {
-                q = q.filter(skipped::provider.eq(provider.clone()));
-            }
-            if let Some((provider, after)) = &query.after {
-                let after = i32::try_from(*after).unwrap_or(i32::MAX);
-                q = q.filter(
-                    skipped::provider.gt(provider.clone()).or(skipped::provider
-                        .eq(provider.clone())
-                        .and(skipped::seq.gt(after))),
-                );
-            }
-            q.load(conn).await?
+                )
+            )
+            .load(conn)
+            .await?
         });
         rows.into_iter()
             .map(|(provider, n, provider_model_id, reason, detail)| {
@@ -350,11 +365,11 @@ impl Store {
         &self,
         query: &ReportQuery,
     ) -> StoreResult<Vec<PlannedRecord>> {
-        let job = SqlUuid(query.job_id);
         let rows: Vec<PlannedRow> = on_conn!(self, readers, |conn| {
-            let mut q = planned::table
-                .filter(planned::job_id.eq(job))
-                .select((
+            report_page!(
+                planned,
+                query,
+                (
                     planned::provider,
                     planned::seq,
                     planned::provider_model_id,
@@ -365,22 +380,10 @@ impl Store {
                     planned::component_change,
                     planned::old_usd_per_unit,
                     planned::new_usd_per_unit,
-                ))
-                .order((planned::provider, planned::seq))
-                .limit(i64::from(query.limit))
-                .into_boxed();
-            if let Some(provider) = &query.provider {
-                q = q.filter(planned::provider.eq(provider.clone()));
-            }
-            if let Some((provider, after)) = &query.after {
-                let after = i32::try_from(*after).unwrap_or(i32::MAX);
-                q = q.filter(
-                    planned::provider.gt(provider.clone()).or(planned::provider
-                        .eq(provider.clone())
-                        .and(planned::seq.gt(after))),
-                );
-            }
-            q.load(conn).await?
+                )
+            )
+            .load(conn)
+            .await?
         });
         rows.into_iter().map(planned_record).collect()
     }
