@@ -139,6 +139,19 @@ pub enum DecideOutcome {
     },
 }
 
+/// A pending or rejected held change as [`record_held!`] compares it: id,
+/// model, meter, band, window, old, new, status.
+pub(crate) type ExistingHeld = (
+    SqlUuid,
+    SqlUuid,
+    String,
+    i64,
+    String,
+    SqlDecimal,
+    SqlDecimal,
+    String,
+);
+
 pub(crate) type HeldRow = (
     SqlUuid,
     String,
@@ -224,16 +237,7 @@ macro_rules! record_held {
                 })?;
                 model_ids.push(SqlUuid(id));
             }
-            let existing: Vec<(
-                SqlUuid,
-                SqlUuid,
-                String,
-                i64,
-                String,
-                SqlDecimal,
-                SqlDecimal,
-                String,
-            )> = held::table
+            let existing: Vec<$crate::held::ExistingHeld> = held::table
                 .filter(held::model_id.eq_any(&model_ids))
                 .filter(held::status.eq_any(["pending", "rejected"]))
                 .select((
@@ -254,28 +258,10 @@ macro_rules! record_held {
                 let window = $crate::prices::window_code(h.new.window);
                 let old = h.old.usd_per_unit.value();
                 let new = h.new.usd_per_unit.value();
-                let same_key = |row: &&(
-                    SqlUuid,
-                    SqlUuid,
-                    String,
-                    i64,
-                    String,
-                    SqlDecimal,
-                    SqlDecimal,
-                    String,
-                )| {
+                let same_key = |row: &&$crate::held::ExistingHeld| {
                     row.1 == *model && row.2 == meter && row.3 == band && row.4 == window
                 };
-                let same_prices = |row: &&(
-                    SqlUuid,
-                    SqlUuid,
-                    String,
-                    i64,
-                    String,
-                    SqlDecimal,
-                    SqlDecimal,
-                    String,
-                )| {
+                let same_prices = |row: &&$crate::held::ExistingHeld| {
                     row.5 .0.normalize() == old && row.6 .0.normalize() == new
                 };
                 if let Some(row) = existing.iter().filter(same_key).find(|r| r.7 == "pending") {
@@ -403,23 +389,21 @@ impl Store {
         let outcome = on_conn!(self, writer, |conn| {
             conn.transaction(async |conn| -> StoreResult<DecideOutcome> {
                 // First, before any row lock: an approval writes history,
-                // whose ids must follow commit order (`CatalogueWrites`).
-                conn.lock_catalogue().await?;
-                let row: Option<HeldRow> = held::table
+                // whose ids must follow commit order (`CatalogueWrites`). A
+                // rejection writes no price and does not queue behind syncs.
+                if decision == Decision::Approve {
+                    conn.lock_catalogue().await?;
+                }
+                let row: Option<(HeldRow, SqlUuid)> = held::table
                     .inner_join(models::table)
                     .filter(held::id.eq(SqlUuid(id)))
-                    .select(held_columns!())
+                    .select((held_columns!(), held::model_id))
                     .first(conn)
                     .await
                     .optional()?;
-                let Some(row) = row else {
+                let Some((row, model_uuid)) = row else {
                     return Ok(DecideOutcome::NotFound);
                 };
-                let model_uuid: SqlUuid = held::table
-                    .filter(held::id.eq(SqlUuid(id)))
-                    .select(held::model_id)
-                    .first(conn)
-                    .await?;
                 let record = held_record(row)?;
                 if record.status != HeldStatus::Pending {
                     return Ok(DecideOutcome::NotPending(record));
