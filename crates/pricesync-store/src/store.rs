@@ -298,27 +298,12 @@ impl Store {
         &self,
         notify: std::sync::Arc<tokio::sync::Notify>,
     ) -> StoreResult<Option<tokio::task::JoinHandle<()>>> {
-        let DatabaseUrl::Postgres(url) = &self.url else {
-            return Ok(None);
-        };
-        let mut conn = AsyncPgConnection::establish(url)
-            .await
-            .map_err(|e| StoreError::Connect(Box::new(e)))?;
-        conn.batch_execute(&format!("LISTEN {JOBS_CHANNEL}"))
-            .await?;
-        Ok(Some(tokio::spawn(async move {
-            use futures_util::StreamExt;
-            let mut stream = std::pin::pin!(conn.notifications_stream());
-            while let Some(item) = stream.next().await {
-                match item {
-                    Ok(_) => notify.notify_one(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "job notifications stopped; workers keep polling");
-                        break;
-                    }
-                }
-            }
-        })))
+        self.listen(
+            JOBS_CHANNEL,
+            "job notifications stopped; workers keep polling",
+            move || notify.notify_one(),
+        )
+        .await
     }
 
     /// On PostgreSQL, listens for committed catalogue writes of any process
@@ -332,22 +317,38 @@ impl Store {
         &self,
         written: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
     ) -> StoreResult<Option<tokio::task::JoinHandle<()>>> {
+        self.listen(
+            CATALOGUE_CHANNEL,
+            "catalogue notifications stopped",
+            move || written.send_modify(|count| *count += 1),
+        )
+        .await
+    }
+
+    /// `LISTEN channel` on a dedicated PostgreSQL connection, calling
+    /// `on_notification` for each notification until the connection breaks
+    /// (logged with `stopped`); `None` on SQLite.
+    async fn listen(
+        &self,
+        channel: &str,
+        stopped: &'static str,
+        on_notification: impl Fn() + Send + 'static,
+    ) -> StoreResult<Option<tokio::task::JoinHandle<()>>> {
         let DatabaseUrl::Postgres(url) = &self.url else {
             return Ok(None);
         };
         let mut conn = AsyncPgConnection::establish(url)
             .await
             .map_err(|e| StoreError::Connect(Box::new(e)))?;
-        conn.batch_execute(&format!("LISTEN {CATALOGUE_CHANNEL}"))
-            .await?;
+        conn.batch_execute(&format!("LISTEN {channel}")).await?;
         Ok(Some(tokio::spawn(async move {
             use futures_util::StreamExt;
             let mut stream = std::pin::pin!(conn.notifications_stream());
             while let Some(item) = stream.next().await {
                 match item {
-                    Ok(_) => written.send_modify(|count| *count += 1),
+                    Ok(_) => on_notification(),
                     Err(e) => {
-                        tracing::warn!(error = %e, "catalogue notifications stopped");
+                        tracing::warn!(error = %e, "{stopped}");
                         break;
                     }
                 }
