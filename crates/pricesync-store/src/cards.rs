@@ -28,12 +28,11 @@ use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, HasSqlType, Integer, Nullable, Text, Untyped};
 use diesel_async::RunQueryDsl;
 use pricesync_domain::{
-    CardComponent, Meter, ModelStatus, PriceCard, PriceComponent, PriceSource, PricingKind,
-    UsdPerUnit,
+    CardComponent, ModelStatus, PriceCard, PriceComponent, PriceSource, PricingKind,
 };
 use time::OffsetDateTime;
 
-use crate::prices::parse_window;
+use crate::prices::{stored_key, stored_price};
 use crate::schema::{model_status_history, models, pricing_catalogue_version};
 use crate::sql_types::{DbDecimal, DbTimestamp, SqlDecimal, SqlTime, SqlUuid};
 use crate::store::on_conn;
@@ -318,16 +317,11 @@ fn component(
     usd: SqlDecimal,
     since: OffsetDateTime,
 ) -> StoreResult<CardComponent> {
-    let corrupt = |problem: String| StoreError::corrupt(format!("{what}: {problem}"));
     Ok(CardComponent {
-        component: PriceComponent {
-            meter: meter.parse::<Meter>().map_err(corrupt)?,
-            min_prompt_tokens: u64::try_from(band)
-                .map_err(|_| corrupt(format!("negative band {band}")))?,
-            window: parse_window(window).map_err(|e| StoreError::corrupt_because(what, e))?,
-            usd_per_unit: UsdPerUnit::new(usd.0)
-                .map_err(|e| StoreError::corrupt_because(what, e))?,
-        },
+        component: PriceComponent::new(
+            stored_key(what, meter, band, window)?,
+            stored_price(what, usd)?,
+        ),
         since,
     })
 }

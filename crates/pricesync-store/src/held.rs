@@ -14,11 +14,11 @@
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use pricesync_domain::{ComponentKey, Meter, PricingKind, UsdPerUnit};
+use pricesync_domain::{ComponentKey, PricingKind, UsdPerUnit};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::prices::{parse_window, window_code};
+use crate::prices::{band_column, stored_key, stored_price, window_code};
 use crate::schema::{
     held_price_changes as held, model_prices, model_pricing_history, model_status_history, models,
 };
@@ -193,11 +193,8 @@ fn held_record(row: HeldRow) -> StoreResult<HeldRecord> {
         row;
     let what = format!("held change {}", id.0);
     let corrupt = |problem: String| StoreError::corrupt(format!("{what}: {problem}"));
-    let price =
-        |d: SqlDecimal| UsdPerUnit::new(d.0).map_err(|e| StoreError::corrupt_because(&what, e));
-    let band = u64::try_from(band).map_err(|_| corrupt(format!("negative band {band}")))?;
-    let mut key = ComponentKey::band(meter.parse::<Meter>().map_err(corrupt)?, band);
-    key.window = parse_window(&window).map_err(|e| StoreError::corrupt_because(&what, e))?;
+    let price = |d: SqlDecimal| stored_price(&what, d);
+    let key = stored_key(&what, &meter, band, &window)?;
     Ok(HeldRecord {
         id: id.0,
         provider,
@@ -254,7 +251,7 @@ macro_rules! record_held {
                 .await?;
             for (h, model) in held_changes.iter().zip(&model_ids) {
                 let meter = h.new.meter.as_str();
-                let band = i64::try_from(h.new.min_prompt_tokens).unwrap_or(i64::MAX);
+                let band = $crate::prices::band_column(h.new.min_prompt_tokens);
                 let window = $crate::prices::window_code(h.new.window);
                 let old = h.old.usd_per_unit.value();
                 let new = h.new.usd_per_unit.value();
@@ -409,7 +406,7 @@ impl Store {
                     return Ok(DecideOutcome::NotPending(record));
                 }
                 let meter = record.key.meter.as_str();
-                let band = i64::try_from(record.key.min_prompt_tokens).unwrap_or(i64::MAX);
+                let band = band_column(record.key.min_prompt_tokens);
                 let window = window_code(record.key.window);
                 let price_row = model_prices::table
                     .filter(model_prices::model_id.eq(model_uuid))

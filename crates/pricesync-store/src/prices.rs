@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use pricesync_domain::{
-    ComponentChange, Meter, ModelId, ModelOffering, ModelStatus, PriceComponent, PriceDiff,
-    PriceSource, PricingKind, ProviderId, StoredOffering, TimeWindow, UsdPerUnit, WindowError,
+    ComponentChange, ComponentKey, Meter, ModelId, ModelOffering, ModelStatus, PriceComponent,
+    PriceDiff, PriceSource, PricingKind, ProviderId, StoredOffering, TimeWindow, UsdPerUnit,
+    WindowError,
 };
 use uuid::Uuid;
 
@@ -449,6 +450,32 @@ pub(crate) fn window_code(window: Option<TimeWindow>) -> String {
     window.map(TimeWindow::code).unwrap_or_default()
 }
 
+/// A band as stored (a band beyond `i64` cannot pass validation; it
+/// saturates rather than fail a write).
+pub(crate) fn band_column(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Reads the stored key columns of a component of `what` (a model, a
+/// history entry, a held change): meter, band and window.
+pub(crate) fn stored_key(
+    what: &str,
+    meter: &str,
+    band: i64,
+    window: &str,
+) -> StoreResult<ComponentKey> {
+    let corrupt = |problem: String| StoreError::corrupt(format!("{what}: {problem}"));
+    let band = u64::try_from(band).map_err(|_| corrupt(format!("negative band {band}")))?;
+    let mut key = ComponentKey::band(meter.parse::<Meter>().map_err(corrupt)?, band);
+    key.window = parse_window(window).map_err(|e| StoreError::corrupt_because(what, e))?;
+    Ok(key)
+}
+
+/// Reads a stored price of `what`.
+pub(crate) fn stored_price(what: &str, usd: SqlDecimal) -> StoreResult<UsdPerUnit> {
+    UsdPerUnit::new(usd.0).map_err(|e| StoreError::corrupt_because(what, e))
+}
+
 /// Reads a stored window column back.
 pub(crate) fn parse_window(code: &str) -> Result<Option<TimeWindow>, WindowError> {
     if code.is_empty() {
@@ -473,15 +500,11 @@ pub(crate) fn stored_offering(
     let source: PriceSource = source.parse().map_err(corrupt)?;
     let components = prices
         .into_iter()
-        .map(|(meter, min_prompt_tokens, window, usd)| {
-            Ok(PriceComponent {
-                meter: meter.parse::<Meter>().map_err(corrupt)?,
-                min_prompt_tokens: u64::try_from(min_prompt_tokens)
-                    .map_err(|_| corrupt(format!("negative band {min_prompt_tokens}")))?,
-                window: parse_window(&window).map_err(|e| StoreError::corrupt_because(&what, e))?,
-                usd_per_unit: UsdPerUnit::new(usd.0)
-                    .map_err(|e| StoreError::corrupt_because(&what, e))?,
-            })
+        .map(|(meter, band, window, usd)| {
+            Ok(PriceComponent::new(
+                stored_key(&what, &meter, band, &window)?,
+                stored_price(&what, usd)?,
+            ))
         })
         .collect::<StoreResult<Vec<_>>>()?;
     let offering = ModelOffering::from_parts(id, kind, components)

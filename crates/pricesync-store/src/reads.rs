@@ -442,17 +442,14 @@ impl Store {
         ) in rows.into_iter().take(limit as usize)
         {
             let what = format!("history entry {id}");
+            let key = crate::prices::stored_key(&what, &meter, band, &window)?;
             entries.push(HistoryEntry {
                 id,
                 provider,
                 model_id,
-                meter: meter
-                    .parse()
-                    .map_err(|e| StoreError::corrupt(format!("{what}: {e}")))?,
-                min_prompt_tokens: u64::try_from(band)
-                    .map_err(|_| StoreError::corrupt(format!("{what}: negative band")))?,
-                window: crate::prices::parse_window(&window)
-                    .map_err(|e| StoreError::corrupt_because(&what, e))?,
+                meter: key.meter,
+                min_prompt_tokens: key.min_prompt_tokens,
+                window: key.window,
                 change: match change.as_str() {
                     "added" => HistoryChange::Added,
                     "changed" => HistoryChange::Changed,

@@ -10,14 +10,13 @@ use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, HasSqlType, Integer, Nullable, Text};
 use diesel_async::RunQueryDsl;
 use pricesync_domain::{
-    ComponentChangeKind, ComponentKey, DiffComponent, DiffEntry, Meter, ModelChangeKind, ModelId,
-    SkippedModel, UsdPerUnit,
+    ComponentChangeKind, DiffComponent, DiffEntry, ModelChangeKind, ModelId, SkippedModel,
 };
 use uuid::Uuid;
 
 use super::record::storable;
 use crate::batch::{binds, InsertRow};
-use crate::prices::{parse_window, window_code};
+use crate::prices::{band_column, stored_key, stored_price, window_code};
 use crate::schema::{pricing_sync_planned_changes as planned, pricing_sync_skipped as skipped};
 use crate::sql_types::{DbDecimal, DbUuid, SqlDecimal, SqlUuid};
 use crate::store::on_conn;
@@ -69,11 +68,6 @@ pub struct ReportQuery {
 /// A position as stored.
 pub(crate) fn seq_column(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
-}
-
-/// A band as stored.
-pub(crate) fn band_column(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// A row of `pricing_sync_skipped`.
@@ -265,26 +259,14 @@ fn planned_record(row: PlannedRow) -> StoreResult<PlannedRecord> {
     let (provider, n, model, model_change, meter, band, window, change, old, new) = row;
     let what = format!("planned change {n} of {provider}");
     let corrupt = |problem: String| StoreError::corrupt(format!("{what}: {problem}"));
-    let price = |value: Option<SqlDecimal>| {
-        value
-            .map(|v| UsdPerUnit::new(v.0).map_err(|e| StoreError::corrupt_because(&what, e)))
-            .transpose()
-    };
+    let price = |value: Option<SqlDecimal>| value.map(|v| stored_price(&what, v)).transpose();
     let component = match (meter, band, window, change) {
-        (Some(meter), Some(band), Some(window), Some(change)) => {
-            let mut key = match u64::try_from(band) {
-                Ok(band) => ComponentKey::band(meter.parse::<Meter>().map_err(corrupt)?, band),
-                Err(_) => return Err(corrupt(format!("negative band {band}"))),
-            };
-            key.window =
-                parse_window(&window).map_err(|e| StoreError::corrupt_because(&what, e))?;
-            Some(DiffComponent {
-                key,
-                change: change.parse::<ComponentChangeKind>().map_err(corrupt)?,
-                old: price(old)?,
-                new: price(new)?,
-            })
-        }
+        (Some(meter), Some(band), Some(window), Some(change)) => Some(DiffComponent {
+            key: stored_key(&what, &meter, band, &window)?,
+            change: change.parse::<ComponentChangeKind>().map_err(corrupt)?,
+            old: price(old)?,
+            new: price(new)?,
+        }),
         (None, None, None, None) => None,
         _ => return Err(corrupt("a component half there".to_owned())),
     };
