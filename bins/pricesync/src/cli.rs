@@ -63,29 +63,12 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for StderrBelowProgress {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
+/// Resolves on SIGINT or SIGTERM, as the server stops on them; never when
+/// the signals cannot be listened to (the sync then runs to its end).
 async fn interrupted() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            (Ok(mut int), Ok(mut term)) => {
-                tokio::select! {
-                    _ = int.recv() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+    if let Err(e) = crate::server::wait_for_signal().await {
+        tracing::warn!(error = %e, "Ctrl-C will not cancel this sync");
+        std::future::pending::<()>().await;
     }
 }
 
