@@ -332,11 +332,11 @@ fn check_provider_variables(env: &Env<'_>, providers: &[String]) -> Result<(), C
             };
             if !synced {
                 return Err(ConfigError {
-                    value: if variable.ends_with("_BASE_URL") || variable.starts_with("PRICING_SYNC_INTERVAL_HOURS_") {
-                        value
-                    } else {
+                    value: if variable == known.key_variable() {
                         // A key: never echoed.
                         "<not shown>".to_owned()
+                    } else {
+                        value
                     },
                     reason: format!(
                         "{} is not in PRICING_SYNC_PROVIDERS ({}): add it there, or unset {variable}",

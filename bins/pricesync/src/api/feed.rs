@@ -197,13 +197,13 @@ pub(crate) async fn changes(
     // hold too is sent again with its entry, and a card replaces a card).
     // Not from the in-memory catalogue: waiting for its reload of every
     // model would delay each change by that reload.
-    let mut named: Vec<(&str, &str)> = Vec::new();
-    for entry in &page.entries {
-        let name = (entry.provider.as_str(), entry.model_id.as_str());
-        if !named.contains(&name) {
-            named.push(name);
-        }
-    }
+    let mut seen = std::collections::HashSet::new();
+    let named: Vec<(&str, &str)> = page
+        .entries
+        .iter()
+        .map(|entry| (entry.provider.as_str(), entry.model_id.as_str()))
+        .filter(|name| seen.insert(*name))
+        .collect();
     let asked: Vec<CardRequest<'_>> = named
         .iter()
         .map(|(provider, model_id)| CardRequest {
