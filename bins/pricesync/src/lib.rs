@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod changes;
 pub mod cli;
 pub mod config;
+mod http_guard;
 pub mod pricing;
 pub mod server;
 

@@ -4,8 +4,8 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::{web, App, HttpServer};
+use actix_server::{Server, ServerHandle};
+use actix_web::{web, App};
 use anyhow::Context;
 use pricesync_engine::{Engine, EngineHandle, SyncHooks};
 use pricesync_providers::PriceFetcher;
@@ -18,6 +18,7 @@ use crate::api::auth::{AdminPermits, AdminTokens};
 use crate::catalogue::Catalogue;
 use crate::changes::ChangeSignal;
 use crate::config::Config;
+use crate::http_guard::ParseGuard;
 
 /// A listening socket with an explicit accept backlog (the standard
 /// library's bind queues only 128 connections, and a burst beyond that waits
@@ -31,6 +32,64 @@ fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(backlog)?.into_std()
+}
+
+/// Serves `app` on `listener` as actix-web's `HttpServer` would (its
+/// time-outs and graceful stop), with one difference: each connection goes
+/// through a [`ParseGuard`], so a request head the HTTP parser refuses is
+/// answered with the JSON error shape, not a body-less 400.
+fn serve<F, A, B>(app: F, listener: TcpListener, config: &Config) -> std::io::Result<Server>
+where
+    F: Fn() -> App<A> + Send + Clone + 'static,
+    B: actix_web::body::MessageBody + 'static,
+    A: actix_service::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+{
+    use actix_http::{HttpService, KeepAlive, Protocol};
+    use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+    use std::time::Duration;
+
+    let local = listener.local_addr()?;
+    let access_log = config.access_log;
+    let mut builder = Server::build()
+        .disable_signals()
+        .shutdown_timeout(config.shutdown_grace.as_secs());
+    if let Some(workers) = config.http_workers {
+        builder = builder.workers(workers);
+    }
+    let stopping = builder.graceful_shutdown_signal();
+    Ok(builder
+        .listen("pricesync-http", listener, move || {
+            let stopping = stopping.clone();
+            // actix-web's HttpServer defaults.
+            let http = HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let stopping = stopping.clone();
+                    async move { stopping.notified().await }
+                })
+                .keep_alive(KeepAlive::default())
+                .client_request_timeout(Duration::from_secs(5))
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .h1_allow_half_closed(true)
+                .local_addr(local)
+                .finish(map_config(
+                    app()
+                        .into_factory()
+                        .map_err(|error: actix_web::Error| error.error_response()),
+                    |_| actix_web::dev::AppConfig::default(),
+                ));
+            fn_service(move |io: tokio::net::TcpStream| {
+                let peer = io.peer_addr().ok();
+                std::future::ready(Ok((ParseGuard::new(io, access_log), Protocol::Http1, peer)))
+            })
+            .and_then(http)
+        })?
+        .run())
 }
 
 /// Opens the store and checks the database answers. Each failure is one
@@ -153,7 +212,7 @@ impl Application {
         let tokens = web::Data::new(AdminTokens(config.admin_tokens.clone()));
         let admin_permits = web::Data::new(AdminPermits::new(config.admin_concurrency));
         let access_log = web::Data::new(api::AccessLog(config.access_log));
-        let mut server = HttpServer::new(move || {
+        let app = move || {
             App::new()
                 .into_utoipa_app()
                 .configure(api::routes)
@@ -171,16 +230,9 @@ impl Application {
                 .app_data(admin_permits.clone())
                 .app_data(access_log.clone())
                 .default_service(web::to(api::not_found))
-        })
-        .disable_signals()
-        .shutdown_timeout(config.shutdown_grace.as_secs());
-        if let Some(workers) = config.http_workers {
-            server = server.workers(workers);
-        }
-        let server = server
-            .listen(listener)
-            .with_context(|| format!("cannot serve on {}", config.bind_addr))?
-            .run();
+        };
+        let server = serve(app, listener, config)
+            .with_context(|| format!("cannot serve on {}", config.bind_addr))?;
         tracing::info!(
             address = %format!("{}:{port}", config.bind_addr.ip()),
             database = %store.redacted_url(),

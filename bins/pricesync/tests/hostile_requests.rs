@@ -1,8 +1,9 @@
 //! Malformed requests get a JSON 4xx, on both backends: NUL bytes and
 //! bytes that are not UTF-8 in paths and query strings (PostgreSQL refuses
 //! NUL in text: they once reached it and came back as 500s), a body whose
-//! `Content-Encoding` lies, HEAD probes. What actix's HTTP parser refuses
-//! before any application code runs is a 4xx without a body.
+//! `Content-Encoding` lies, HEAD probes, and what actix's HTTP parser
+//! refuses before any application code runs (raw bytes that are not ASCII
+//! in the request line, a 100 KB path, a head over 128 KiB).
 
 mod common;
 
@@ -101,42 +102,169 @@ async fn head_probes_answer_like_get_without_a_body(db: TestDatabase) {
     }
 }
 
-/// Sends raw bytes and reads the status line of the answer.
-fn raw_status(base: &str, request: &[u8]) -> String {
+/// One answer read off a raw connection.
+#[derive(Debug)]
+struct RawAnswer {
+    status: u16,
+    headers: String,
+    body: Vec<u8>,
+}
+
+impl RawAnswer {
+    /// The JSON error code, asserting the answer is the JSON error shape.
+    fn error_code(&self) -> String {
+        assert!(
+            self.headers
+                .to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{self:?}"
+        );
+        let body: Value = serde_json::from_slice(&self.body).expect("a JSON body");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+        body["error"].as_str().expect("an error code").to_owned()
+    }
+}
+
+/// An answer's status and, for an error, its JSON error code.
+type Expected = (u16, Option<&'static str>);
+
+/// Sends raw bytes on one connection and reads every answer until the
+/// server closes it.
+fn raw_exchange(base: &str, request: &[u8]) -> Vec<RawAnswer> {
     let address = base.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address).expect("connect");
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .expect("timeout");
     stream.write_all(request).expect("send");
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
+    let mut bytes = Vec::new();
+    stream
+        .read_to_end(&mut bytes)
+        .expect("the server closes the connection");
+    let mut answers = Vec::new();
+    let mut rest = bytes.as_slice();
+    while !rest.is_empty() {
+        let head_end = rest
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a whole answer head");
+        let head = String::from_utf8_lossy(&rest[..head_end]).into_owned();
+        let (status_line, headers) = head.split_once("\r\n").unwrap_or((&head, ""));
+        let status = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("a status code");
+        let length: usize = headers
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        let body_start = head_end + 4;
+        answers.push(RawAnswer {
+            status,
+            headers: headers.to_owned(),
+            body: rest[body_start..body_start + length].to_vec(),
+        });
+        rest = &rest[body_start + length..];
+    }
+    answers
 }
 
-async fn requests_the_http_parser_refuses_are_4xx(db: TestDatabase) {
+/// What actix's HTTP parser refuses before any application code runs is
+/// answered with the JSON error shape too, after the answers to the
+/// requests before it on the same connection.
+async fn requests_the_http_parser_refuses_are_json_4xx(db: TestDatabase) {
     let app = start(db).await;
     let base = app.base.clone();
-    let answers = tokio::task::spawn_blocking(move || {
-        let mut long = b"GET /v1/pricing/models/openrouter/".to_vec();
-        long.extend(std::iter::repeat_n(b'a', 100_000));
-        long.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        [
-            raw_status(
-                &base,
-                b"GET /v1/pricing/models/openrouter/\xc3\xbc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    let exchanges = tokio::task::spawn_blocking(move || {
+        let end = b" HTTP/1.1\r\nHost: x\r\n\r\n";
+        let with_path = |path: &[u8]| [b"GET ".as_slice(), path, end].concat();
+        let mut long_path = b"/v1/pricing/models/openrouter/".to_vec();
+        long_path.extend(std::iter::repeat_n(b'a', 100_000));
+        let mut huge_header = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+        huge_header.extend(std::iter::repeat_n(b'b', 200_000));
+        huge_header.extend_from_slice(b"\r\n\r\n");
+        let health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n".as_slice();
+        let cases: Vec<(&str, Vec<u8>, Vec<Expected>)> = vec![
+            (
+                "raw UTF-8 in the path",
+                with_path(b"/v1/pricing/models/openrouter/\xc3\xbc"),
+                vec![(400, Some("invalid_request"))],
             ),
-            raw_status(&base, &long),
-        ]
+            (
+                "a 100 KB path",
+                with_path(&long_path),
+                vec![(400, Some("invalid_request"))],
+            ),
+            (
+                "a head over 128 KiB",
+                huge_header,
+                vec![(431, Some("request_head_too_large"))],
+            ),
+            (
+                "a method that is not a token",
+                b"G(T /health HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+                vec![(400, Some("invalid_request"))],
+            ),
+            (
+                "an unknown HTTP version",
+                b"GET /health HTTP/7.1\r\nHost: x\r\n\r\n".to_vec(),
+                vec![(400, Some("invalid_request"))],
+            ),
+            (
+                "a header name with a space",
+                b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n".to_vec(),
+                vec![(400, Some("invalid_request"))],
+            ),
+            (
+                "a good request, then a bad one on the same connection",
+                [health, &with_path(b"/\xff")].concat(),
+                vec![(200, None), (400, Some("invalid_request"))],
+            ),
+            (
+                // The body holds what would be refused as a request head:
+                // it is read as a body, and the next request is served.
+                "a body that looks like a bad request, then a good request",
+                {
+                    let body = b"{\"provider\": \"x\r\nGET /\xc3\xbc HTTP/1.1\r\n\r\n\"}";
+                    [
+                        format!(
+                            "POST /v1/pricing/cost HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                            body.len()
+                        )
+                        .as_bytes(),
+                        body,
+                        b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                    ]
+                    .concat()
+                },
+                vec![(400, Some("invalid_body")), (200, None)],
+            ),
+        ];
+        cases
+            .into_iter()
+            .map(|(what, request, expected)| (what, raw_exchange(&base, &request), expected))
+            .collect::<Vec<_>>()
     })
     .await
     .expect("raw requests");
-    for status_line in answers {
-        assert!(status_line.starts_with("HTTP/1.1 4"), "{status_line}");
+    for (what, answers, expected) in exchanges {
+        let got: Vec<(u16, Option<String>)> = answers
+            .iter()
+            .map(|a| (a.status, (a.status >= 400).then(|| a.error_code())))
+            .collect();
+        let expected: Vec<(u16, Option<String>)> = expected
+            .into_iter()
+            .map(|(status, code)| (status, code.map(str::to_owned)))
+            .collect();
+        assert_eq!(got, expected, "{what}: {answers:?}");
     }
 }
 
@@ -182,5 +310,5 @@ on_both_backends!(
     nul_bytes_and_non_utf8_in_paths_and_queries_are_json_400s,
     a_body_whose_encoding_lies_is_a_json_400,
     head_probes_answer_like_get_without_a_body,
-    requests_the_http_parser_refuses_are_4xx,
+    requests_the_http_parser_refuses_are_json_4xx,
 );
