@@ -13,7 +13,8 @@
 //!   implausible price moves ([`HoldPolicy`]);
 //! - UTC time-of-day windows of a price ([`TimeWindow`]);
 //! - what a request cost, exactly, at the time it ran ([`cost`]);
-//! - the states of a sync job ([`JobState`]).
+//! - the states of a sync job ([`JobState`]);
+//! - how a webhook delivery is signed and verified ([`webhook`]).
 //!
 //! Every constructor that takes outside data returns a `Result`; nothing in
 //! this crate panics on bad input.
@@ -27,6 +28,7 @@ mod offering;
 mod price;
 mod units;
 mod validation;
+pub mod webhook;
 mod window;
 
 pub use cost::{

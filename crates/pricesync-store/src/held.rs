@@ -24,6 +24,7 @@ use crate::schema::{
 };
 use crate::sql_types::{DbNow, SqlDecimal, SqlTime, SqlUuid};
 use crate::store::{on_conn, CatalogueWrites};
+use crate::webhooks::{record_event, PricesChanged, WebhookEvent};
 use crate::{Store, StoreError, StoreResult};
 
 /// Where a held change stands.
@@ -305,6 +306,7 @@ macro_rules! record_held {
                         .await?;
                     keep.push(id);
                     $report.held_pending += 1;
+                    $report.held_new += 1;
                 }
             }
         }
@@ -451,6 +453,10 @@ impl Store {
                         ))
                         .execute(conn)
                         .await?;
+                    let changes_after: Option<i64> = model_pricing_history::table
+                        .select(diesel::dsl::max(model_pricing_history::id))
+                        .first(conn)
+                        .await?;
                     diesel::insert_into(model_pricing_history::table)
                         .values((
                             model_pricing_history::model_id.eq(model_uuid),
@@ -506,6 +512,22 @@ impl Store {
                             .execute(conn)
                             .await?;
                     }
+                    let changes_after = changes_after.unwrap_or(0);
+                    record_event!(
+                        conn,
+                        WebhookEvent::PricesChanged,
+                        &PricesChanged {
+                            provider: &record.provider,
+                            sync_id: record.sync_id,
+                            approved_by: Some(by),
+                            models_added: 0,
+                            models_updated: 1,
+                            models_removed: 0,
+                            history_entries: 1,
+                            changes_after,
+                            changes_url: format!("/v1/pricing/changes?after={changes_after}"),
+                        }
+                    );
                     // Last, as in every price write: the replicas' in-memory
                     // catalogues and change feeds wake.
                     conn.catalogue_written().await?;

@@ -35,6 +35,7 @@ mod sql_types;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod webhooks;
 
 pub use cards::{CardRequest, CatalogueSnapshot, Listing, ModelCard, MAX_CARDS_PER_QUERY};
 pub use config::{redact_url, DatabaseUrl, PoolConfig, DEFAULT_DATABASE_URL};
@@ -53,3 +54,7 @@ pub use reads::{
 };
 pub use schedules::{ScheduleRecord, TickOutcome};
 pub use store::{BackendKind, PoolStatus, Store, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+pub use webhooks::{
+    AttemptOutcome, DeliveryQuery, DeliveryRecord, DeliveryState, DueDelivery, EndpointRecord,
+    NewEndpoint, WebhookEvent,
+};

@@ -14,9 +14,10 @@ use uuid::Uuid;
 use crate::batch::{binds, BatchInsert, InsertRow, Upsert};
 use crate::held::record_held;
 use crate::leases::LeaseConn;
-use crate::schema::{model_prices, models};
+use crate::schema::{model_prices, model_pricing_history, models};
 use crate::sql_types::{DbDecimal, DbNow, DbUuid, SqlDecimal, SqlUuid};
 use crate::store::{on_conn, CatalogueWrites};
+use crate::webhooks::{record_event, PriceChangeHeld, PricesChanged, WebhookEvent};
 use crate::{Fence, Store, StoreError, StoreResult};
 use diesel::backend::Backend;
 use diesel::query_builder::AstPass;
@@ -48,6 +49,8 @@ pub struct WriteReport {
     pub history_rows: usize,
     /// Held changes pending after the write (new or held again).
     pub held_pending: usize,
+    /// Of those, the changes held for the first time.
+    pub held_new: usize,
     /// Held changes not held anew because an admin rejected exactly them.
     pub held_rejected_before: usize,
     /// Pending held changes the provider no longer lists, now superseded.
@@ -678,6 +681,12 @@ impl Store {
                     .execute(conn)
                     .await?;
                 }
+                // The change feed's cursor before this write (writes are
+                // serialised by the catalogue lock), for `prices.changed`.
+                let changes_after: Option<i64> = model_pricing_history::table
+                    .select(diesel::dsl::max(model_pricing_history::id))
+                    .first(conn)
+                    .await?;
                 for chunk in rows.history.chunks(MAX_ROWS_PER_STATEMENT) {
                     report.history_rows += BatchInsert {
                         rows: chunk,
@@ -697,6 +706,39 @@ impl Store {
                     }
                     .execute(conn)
                     .await?;
+                }
+                if report.history_rows + report.status_rows > 0 {
+                    let changes_after = changes_after.unwrap_or(0);
+                    record_event!(
+                        conn,
+                        WebhookEvent::PricesChanged,
+                        &PricesChanged {
+                            provider: provider.as_str(),
+                            sync_id,
+                            approved_by: None,
+                            models_added: report.models_inserted,
+                            models_updated: report.models_updated,
+                            models_removed: report.models_removed,
+                            history_entries: report.history_rows,
+                            changes_after,
+                            changes_url: format!("/v1/pricing/changes?after={changes_after}"),
+                        }
+                    );
+                }
+                if report.held_new > 0 {
+                    record_event!(
+                        conn,
+                        WebhookEvent::PriceChangeHeld,
+                        &PriceChangeHeld {
+                            provider: provider.as_str(),
+                            sync_id,
+                            newly_held: report.held_new,
+                            pending: report.held_pending,
+                            held_changes_url: format!(
+                                "/admin/pricing/held-changes?status=pending&provider={provider}"
+                            ),
+                        }
+                    );
                 }
                 conn.catalogue_written().await?;
                 Ok(report)

@@ -229,6 +229,44 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{DbTimestamp, DbUuid};
+
+    webhook_endpoints (id) {
+        id -> DbUuid,
+        url -> Text,
+        secret -> Text,
+        events -> Text,
+        description -> Text,
+        enabled -> Bool,
+        created_by -> Text,
+        created_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{DbTimestamp, DbUuid};
+
+    webhook_deliveries (id) {
+        id -> DbUuid,
+        endpoint_id -> DbUuid,
+        event_id -> DbUuid,
+        event_type -> Text,
+        payload -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> DbTimestamp,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<DbTimestamp>,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> DbTimestamp,
+        finished_at -> Nullable<DbTimestamp>,
+    }
+}
+
 diesel::joinable!(model_prices -> models (model_id));
 diesel::joinable!(model_pricing_history -> models (model_id));
 diesel::joinable!(model_status_history -> models (model_id));
@@ -237,6 +275,7 @@ diesel::joinable!(pricing_sync_active_providers -> pricing_sync_jobs (job_id));
 diesel::joinable!(pricing_sync_skipped -> pricing_sync_jobs (job_id));
 diesel::joinable!(pricing_sync_planned_changes -> pricing_sync_jobs (job_id));
 diesel::joinable!(held_price_changes -> models (model_id));
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     models,
@@ -252,4 +291,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     pricing_sync_skipped,
     pricing_sync_planned_changes,
     held_price_changes,
+    webhook_endpoints,
+    webhook_deliveries,
 );

@@ -194,6 +194,23 @@ impl QueryFragment<Sqlite> for DbNow {
     }
 }
 
+/// ` FOR UPDATE SKIP LOCKED` on PostgreSQL; nothing on SQLite.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SkipLocked;
+
+impl QueryFragment<Pg> for SkipLocked {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(" FOR UPDATE SKIP LOCKED");
+        Ok(())
+    }
+}
+
+impl QueryFragment<Sqlite> for SkipLocked {
+    fn walk_ast<'b>(&'b self, _: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use pricesync_domain::JobState;
 use uuid::Uuid;
 
 use super::{truncate_error, JobRecord};
-use crate::schema::{pricing_sync_active_providers as active, pricing_sync_jobs as jobs};
+use crate::schema::pricing_sync_jobs as jobs;
 use crate::sql_types::{DbNow, SqlUuid};
 use crate::store::on_conn;
 use crate::{Store, StoreResult};
@@ -45,9 +45,7 @@ impl Store {
                 .execute(conn)
                 .await?;
                 if updated == 1 {
-                    diesel::delete(active::table.filter(active::job_id.eq(SqlUuid(id))))
-                        .execute(conn)
-                        .await?;
+                    super::job_ended!(conn, SqlUuid(id));
                     return Ok(true);
                 }
                 diesel::update(

@@ -24,9 +24,47 @@ mod worker;
 pub use cancel::CancelOutcome;
 pub(crate) use enqueue::{insert_queued, EnqueueAbort, QueuedJob, Refusal};
 pub use enqueue::{BusyProvider, EnqueueOutcome};
+pub(crate) use provider_log::LogRow;
 pub use provider_log::{NewProviderLog, ProviderLog};
 pub(crate) use record::JobRow;
 pub use record::{truncate_error, JobRecord, NewJob, ScheduleSlot, MAX_ERROR_CHARS};
 pub use report::{PlannedRecord, ReportQuery, SkippedRecord, MAX_SKIP_DETAIL_CHARS};
 pub use rescue::RescueReport;
 pub use worker::{HeartbeatOutcome, JobProgress};
+
+/// A job just reached its final state on `$conn` (inside the transaction
+/// that moved it there): its providers are freed and `sync.finished` is
+/// recorded for the webhooks, with the job and its per-provider results.
+macro_rules! job_ended {
+    ($conn:expr, $id:expr) => {{
+        use $crate::schema::{
+            pricing_sync_active_providers as a, pricing_sync_jobs as j, pricing_sync_log as l,
+        };
+        let id: $crate::sql_types::SqlUuid = $id;
+        diesel::delete(a::table.filter(a::job_id.eq(id)))
+            .execute($conn)
+            .await?;
+        let job = $crate::jobs::JobRecord::try_from(
+            j::table
+                .filter(j::id.eq(id))
+                .select($crate::jobs::JobRow::as_select())
+                .first::<$crate::jobs::JobRow>($conn)
+                .await?,
+        )?;
+        let logs = l::table
+            .filter(l::job_id.eq(id))
+            .select($crate::jobs::LogRow::as_select())
+            .order(l::provider)
+            .load::<$crate::jobs::LogRow>($conn)
+            .await?
+            .into_iter()
+            .map($crate::jobs::ProviderLog::try_from)
+            .collect::<$crate::StoreResult<Vec<_>>>()?;
+        $crate::webhooks::record_event!(
+            $conn,
+            $crate::webhooks::WebhookEvent::SyncFinished,
+            &$crate::webhooks::SyncFinished::new(&job, &logs)
+        );
+    }};
+}
+pub(crate) use job_ended;

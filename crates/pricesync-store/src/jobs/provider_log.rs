@@ -57,7 +57,7 @@ pub struct ProviderLog {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = log)]
-struct LogRow {
+pub(crate) struct LogRow {
     provider: String,
     status: String,
     models_fetched: i32,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::truncate_error;
 use crate::leases::{provider_lease_key, LeaseConn};
-use crate::schema::{pricing_sync_active_providers as active, pricing_sync_jobs as jobs};
+use crate::schema::pricing_sync_jobs as jobs;
 use crate::sql_types::{DbNow, DbNowPlus, SqlTime, SqlUuid};
 use crate::store::on_conn;
 use crate::{Store, StoreResult};
@@ -100,11 +100,8 @@ impl Store {
                             ))
                             .execute(conn)
                             .await?;
-                        // A finished job frees its providers.
                         if ended == 1 {
-                            diesel::delete(active::table.filter(active::job_id.eq(id)))
-                                .execute(conn)
-                                .await?;
+                            super::job_ended!(conn, id);
                         }
                         ended
                     };

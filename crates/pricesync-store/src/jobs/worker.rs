@@ -2,19 +2,17 @@
 //! each guarded by the worker and attempt that own the job.
 
 use diesel::backend::Backend;
-use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{HasSqlType, Text, Untyped};
-use diesel::sqlite::Sqlite;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use pricesync_domain::JobState;
 use uuid::Uuid;
 
 use super::{truncate_error, JobRecord, JobRow};
-use crate::schema::{pricing_sync_active_providers as active, pricing_sync_jobs as jobs};
-use crate::sql_types::{DbNow, SqlTime, SqlUuid};
+use crate::schema::pricing_sync_jobs as jobs;
+use crate::sql_types::{DbNow, SkipLocked, SqlTime, SqlUuid};
 use crate::store::on_conn;
 use crate::{Store, StoreError, StoreResult};
 
@@ -112,9 +110,7 @@ impl Store {
                     .execute(conn)
                     .await?;
                 if updated == 1 {
-                    diesel::delete(active::table.filter(active::job_id.eq(SqlUuid(id))))
-                        .execute(conn)
-                        .await?;
+                    super::job_ended!(conn, SqlUuid(id));
                 }
                 Ok(updated == 1)
             })
@@ -191,23 +187,6 @@ where
         );
         SkipLocked.walk_ast(out.reborrow())?;
         out.push_sql(") RETURNING *");
-        Ok(())
-    }
-}
-
-/// ` FOR UPDATE SKIP LOCKED` on PostgreSQL; nothing on SQLite.
-#[derive(Debug, Clone, Copy)]
-struct SkipLocked;
-
-impl QueryFragment<Pg> for SkipLocked {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql(" FOR UPDATE SKIP LOCKED");
-        Ok(())
-    }
-}
-
-impl QueryFragment<Sqlite> for SkipLocked {
-    fn walk_ast<'b>(&'b self, _: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         Ok(())
     }
 }
