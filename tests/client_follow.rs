@@ -5,12 +5,10 @@
 //! Processes are watched through conditions polled until a deadline;
 //! nothing waits on time for synchronisation.
 
-use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pricesync_client::{Client, ClientOptions, Usage};
 use pricesync_domain::Decimal;
-use pricesync_store::DatabaseUrl;
 use time::OffsetDateTime;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -18,9 +16,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 #[path = "../bins/pricesync/tests/common/mod.rs"]
 mod common;
 
-use common::TestDatabase;
-
-const TOKEN: &str = common::E2E_TOKEN;
+use common::{free_port, sync, wait_for, Server, TestDatabase};
 
 fn models(prompt: &str) -> String {
     format!(
@@ -40,72 +36,6 @@ async fn serve_prices(provider: &MockServer, prompt: &str) {
         .await;
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(url: &DatabaseUrl, provider_url: &str, bind: &str) -> Self {
-        let (child, base) = common::spawn_binary(url, bind, provider_url, &[]);
-        Self { child, base }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Runs a sync of the provider and waits until it completed.
-async fn sync(http: &reqwest::Client, base: &str) {
-    let accepted: serde_json::Value = http
-        .post(format!("{base}/admin/pricing/sync/trigger"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("trigger")
-        .json()
-        .await
-        .expect("JSON");
-    let poll = format!("{base}{}", accepted["poll_url"].as_str().expect("poll url"));
-    wait_for("the sync to complete", || async {
-        let sync: serde_json::Value = http
-            .get(&poll)
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (sync["status"] == "completed").then_some(())
-    })
-    .await;
-}
-
-/// Polls `check` until it gives a value, for at most 30 s.
-async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn prompt_price(client: &Client) -> Option<Decimal> {
     let breakdown = client
         .cost(
@@ -116,13 +46,6 @@ fn prompt_price(client: &Client) -> Option<Decimal> {
         )
         .ok()?;
     Some(breakdown.total_usd)
-}
-
-fn free_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    let address = listener.local_addr().expect("address").to_string();
-    drop(listener);
-    address
 }
 
 async fn the_client_follows_the_server(db: TestDatabase) {

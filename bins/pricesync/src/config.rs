@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::api::auth::{parse_admin_tokens, AdminToken};
 use pricesync_domain::{Decimal, HoldPolicy, ShrinkGuard, ValidationPolicy};
-use pricesync_engine::{EngineConfig, SchedulerConfig, SyncOptions};
+use pricesync_engine::{EngineConfig, SchedulerConfig, SyncOptions, WebhookConfig};
 use pricesync_providers::{env_name, known_providers, HttpPolicy};
 use pricesync_store::{redact_url, DatabaseUrl, PoolConfig, DEFAULT_DATABASE_URL};
 
@@ -517,8 +517,51 @@ fn engine_config(
             ..defaults.sync
         },
         scheduler,
+        webhooks: webhook_config(env, &defaults.webhooks)?,
         ..defaults
     })
+}
+
+/// The webhook dispatcher's settings (`PRICESYNC_WEBHOOK*`).
+fn webhook_config(env: &Env<'_>, defaults: &WebhookConfig) -> Result<WebhookConfig, ConfigError> {
+    let config = WebhookConfig {
+        enabled: env.or("PRICESYNC_WEBHOOKS_ENABLED", defaults.enabled, boolean)?,
+        poll_interval: env.or(
+            "PRICESYNC_WEBHOOK_POLL_MS",
+            defaults.poll_interval,
+            millis(60_000),
+        )?,
+        timeout: env.or(
+            "PRICESYNC_WEBHOOK_TIMEOUT_SECS",
+            defaults.timeout,
+            seconds(300),
+        )?,
+        max_attempts: env.or(
+            "PRICESYNC_WEBHOOK_MAX_ATTEMPTS",
+            defaults.max_attempts,
+            |v| positive(100)(v).map(|n| n as u32),
+        )?,
+        retry_base: env.or(
+            "PRICESYNC_WEBHOOK_RETRY_BASE_MS",
+            defaults.retry_base,
+            millis(86_400_000),
+        )?,
+        retry_cap: env.or(
+            "PRICESYNC_WEBHOOK_RETRY_CAP_SECS",
+            defaults.retry_cap,
+            seconds(86_400),
+        )?,
+        ..defaults.clone()
+    };
+    if config.retry_base > config.retry_cap {
+        return Err(ConfigError {
+            variable: "PRICESYNC_WEBHOOK_RETRY_BASE_MS".to_owned(),
+            value: config.retry_base.as_millis().to_string(),
+            reason: "must not be longer than PRICESYNC_WEBHOOK_RETRY_CAP_SECS".into(),
+            source: None,
+        });
+    }
+    Ok(config)
 }
 
 /// A whole number from 1 to `max`.
@@ -550,6 +593,48 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn webhook_settings_are_read_and_checked() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!(c.engine.webhooks, WebhookConfig::default());
+        let c = config(&[
+            ("PRICESYNC_WEBHOOK_RETRY_BASE_MS", "250"),
+            ("PRICESYNC_WEBHOOK_RETRY_CAP_SECS", "60"),
+            ("PRICESYNC_WEBHOOK_MAX_ATTEMPTS", "3"),
+            ("PRICESYNC_WEBHOOK_TIMEOUT_SECS", "2"),
+            ("PRICESYNC_WEBHOOK_POLL_MS", "100"),
+            ("PRICESYNC_WEBHOOKS_ENABLED", "false"),
+        ])
+        .expect("valid");
+        let w = &c.engine.webhooks;
+        assert_eq!(
+            (
+                w.retry_base,
+                w.retry_cap,
+                w.max_attempts,
+                w.timeout,
+                w.poll_interval,
+                w.enabled
+            ),
+            (
+                Duration::from_millis(250),
+                Duration::from_secs(60),
+                3,
+                Duration::from_secs(2),
+                Duration::from_millis(100),
+                false
+            )
+        );
+        for (variable, value) in [
+            ("PRICESYNC_WEBHOOK_MAX_ATTEMPTS", "0"),
+            ("PRICESYNC_WEBHOOK_TIMEOUT_SECS", "ten"),
+            ("PRICESYNC_WEBHOOK_RETRY_BASE_MS", "7200000"),
+        ] {
+            let e = config(&[(variable, value)]).expect_err(variable);
+            assert_eq!(e.variable, variable);
+        }
     }
 
     #[test]

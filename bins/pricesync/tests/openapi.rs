@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Every route the server serves, as the document must name it.
-const ROUTES: [(&str, &str); 27] = [
+const ROUTES: [(&str, &str); 32] = [
     ("get", "/v1/pricing/models"),
     ("get", "/v1/pricing/models/{provider}/{model_id}"),
     ("get", "/v1/pricing/history"),
@@ -39,6 +39,11 @@ const ROUTES: [(&str, &str); 27] = [
     ("get", "/admin/pricing/held-changes"),
     ("post", "/admin/pricing/held-changes/{id}/approve"),
     ("post", "/admin/pricing/held-changes/{id}/reject"),
+    ("post", "/admin/pricing/webhooks"),
+    ("get", "/admin/pricing/webhooks"),
+    ("delete", "/admin/pricing/webhooks/{id}"),
+    ("get", "/admin/pricing/webhooks/deliveries"),
+    ("post", "/admin/pricing/webhooks/deliveries/{id}/retry"),
     ("get", "/health"),
     ("head", "/health"),
     ("get", "/ready"),

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::sync::SyncOptions;
+pub use crate::webhooks::WebhookConfig;
 
 /// How the engine runs. `Default` gives the documented defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,8 @@ pub struct EngineConfig {
     pub sync: SyncOptions,
     /// The scheduler.
     pub scheduler: SchedulerConfig,
+    /// The webhook dispatcher.
+    pub webhooks: WebhookConfig,
 }
 
 impl Default for EngineConfig {
@@ -53,6 +56,7 @@ impl Default for EngineConfig {
             job_retention: Duration::from_secs(30 * 24 * 3600),
             sync: SyncOptions::default(),
             scheduler: SchedulerConfig::default(),
+            webhooks: WebhookConfig::default(),
         }
     }
 }

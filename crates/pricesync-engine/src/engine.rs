@@ -16,7 +16,7 @@ use crate::hooks::{NoHooks, SyncHooks};
 use crate::state::Shared;
 use crate::stop::StopReason;
 use crate::worker::worker_loop;
-use crate::{janitor, scheduler};
+use crate::{janitor, scheduler, webhooks};
 
 /// Why the engine refused a request.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +128,9 @@ impl Engine {
         if shared.config.scheduler.enabled {
             background.push(tokio::spawn(scheduler::scheduler_loop(shared.clone())));
         }
+        if shared.config.webhooks.enabled {
+            background.push(tokio::spawn(webhooks::dispatcher_loop(shared.clone())));
+        }
         let workers = (0..shared.config.workers)
             .map(|_| tokio::spawn(worker_loop(shared.clone())))
             .collect();
@@ -156,6 +159,17 @@ fn validate(config: &EngineConfig) -> Result<(), EngineError> {
         Some("the poll and janitor intervals must be above zero")
     } else if config.scheduler.enabled && config.scheduler.tick_interval.is_zero() {
         Some("the scheduler tick interval must be above zero")
+    } else if config.webhooks.enabled
+        && (config.webhooks.poll_interval.is_zero()
+            || config.webhooks.timeout.is_zero()
+            || config.webhooks.max_attempts == 0
+            || config.webhooks.batch == 0
+            || config.webhooks.retry_base > config.webhooks.retry_cap)
+    {
+        Some(
+            "webhooks need a poll interval and time-out above zero, at least one attempt and \
+             one delivery at a time, and a retry base no longer than the cap",
+        )
     } else {
         None
     };

@@ -71,6 +71,10 @@ pub(crate) async fn janitor_pass(shared: &Shared, prune: bool) -> usize {
         }
         Err(e) => tracing::debug!(error = %e, "cannot count jobs"),
     }
+    match shared.store.count_pending_deliveries().await {
+        Ok(count) => metrics::webhooks_pending(count),
+        Err(e) => tracing::debug!(error = %e, "cannot count webhook deliveries"),
+    }
     requeued
 }
 

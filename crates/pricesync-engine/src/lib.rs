@@ -12,7 +12,9 @@
 //! - **the janitor**: rescues jobs of dead workers, removes expired leases,
 //!   prunes old jobs;
 //! - **the scheduler**: leaderless, one job per slot across replicas, one
-//!   catch-up run after downtime, faster retries after a failure.
+//!   catch-up run after downtime, faster retries after a failure;
+//! - **the webhook dispatcher**: sends the store's outbox of signed
+//!   deliveries, retried with capped exponential backoff.
 //!
 //! Start it with [`Engine::start`] over a [`pricesync_store::Store`] and any
 //! [`pricesync_providers::PriceFetcher`]s; observe or pause it at
@@ -30,9 +32,10 @@ mod scheduler;
 mod state;
 mod stop;
 mod sync;
+mod webhooks;
 mod worker;
 
-pub use config::{new_worker_id, EngineConfig, SchedulerConfig};
+pub use config::{new_worker_id, EngineConfig, SchedulerConfig, WebhookConfig};
 pub use engine::{Engine, EngineError, EngineHandle, JobView, TriggerOutcome, TriggerRequest};
 pub use hooks::{NoHooks, SyncHooks, SyncPoint};
 pub use sync::{

@@ -46,6 +46,13 @@ pub const JOBS_BY_STATE: &str = "pricing_sync_jobs";
 pub const QUEUE_LAG: &str = "pricing_sync_queue_lag_seconds";
 /// Jobs rescued by outcome (requeued, failed).
 pub const JOBS_RESCUED: &str = "pricing_sync_jobs_rescued_total";
+/// Webhook delivery attempts by event and outcome (delivered, retry,
+/// failed: given up).
+pub const WEBHOOK_ATTEMPTS: &str = "pricing_webhook_deliveries_total";
+/// Duration of webhook delivery attempts.
+pub const WEBHOOK_DURATION: &str = "pricing_webhook_delivery_duration_seconds";
+/// Webhook deliveries not delivered yet (refreshed by the janitor).
+pub const WEBHOOK_PENDING: &str = "pricing_webhook_deliveries_pending";
 /// Scheduler ticks by outcome (enqueued, busy, not_due, lost_race, disabled, error).
 pub const SCHEDULER_TICKS: &str = "pricing_scheduler_ticks_total";
 
@@ -95,6 +102,19 @@ pub fn describe() {
     );
     describe_counter!(JOBS_RESCUED, "Jobs rescued from dead workers, by outcome.");
     describe_counter!(SCHEDULER_TICKS, "Scheduler ticks by outcome.");
+    describe_counter!(
+        WEBHOOK_ATTEMPTS,
+        "Webhook delivery attempts by event and outcome: delivered, retry (failed, tried again later), failed (given up)."
+    );
+    describe_histogram!(
+        WEBHOOK_DURATION,
+        Unit::Seconds,
+        "Duration of webhook delivery attempts."
+    );
+    describe_gauge!(
+        WEBHOOK_PENDING,
+        "Webhook deliveries not delivered yet, on every replica."
+    );
 }
 
 /// Registers every counter the alert rules read at zero, for each of its
@@ -122,6 +142,12 @@ pub fn register_at_zero<S: AsRef<str>>(providers: &[S]) {
     for outcome in ["requeued", "failed", "cancelled"] {
         counter!(JOBS_RESCUED, "outcome" => outcome).increment(0);
     }
+    for event in pricesync_store::WebhookEvent::ALL {
+        for outcome in ["delivered", "retry", "failed"] {
+            counter!(WEBHOOK_ATTEMPTS, "event" => event.as_str(), "outcome" => outcome)
+                .increment(0);
+        }
+    }
 }
 
 /// Histogram buckets (seconds) suited to each histogram, for the exporter.
@@ -134,6 +160,10 @@ pub fn buckets() -> Vec<(&'static str, Vec<f64>)> {
         (
             FETCH_DURATION,
             vec![0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0],
+        ),
+        (
+            WEBHOOK_DURATION,
+            vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
         ),
         (
             QUEUE_LAG,
@@ -218,4 +248,15 @@ pub(crate) fn tick(outcome: &'static str) {
 
 pub(crate) fn jobs_in_state(state: &'static str, count: usize) {
     gauge!(JOBS_BY_STATE, "state" => state).set(count as f64);
+}
+
+/// One webhook delivery attempt. `event` is one of the store's event names
+/// (a bounded set), `outcome` delivered, retry or failed.
+pub(crate) fn webhook_attempt(event: &str, outcome: &'static str, seconds: f64) {
+    counter!(WEBHOOK_ATTEMPTS, "event" => event.to_owned(), "outcome" => outcome).increment(1);
+    histogram!(WEBHOOK_DURATION).record(seconds);
+}
+
+pub(crate) fn webhooks_pending(count: u64) {
+    gauge!(WEBHOOK_PENDING).set(count as f64);
 }

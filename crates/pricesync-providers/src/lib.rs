@@ -37,7 +37,7 @@ use async_trait::async_trait;
 use pricesync_domain::{ProviderId, RawOffering, SkippedModel};
 
 pub use error::FetchError;
-pub use http::{HttpClient, HttpPolicy};
+pub use http::{HttpClient, HttpPolicy, USER_AGENT};
 pub use registry::{
     build_fetchers, env_name, known_providers, FetcherConstructor, FetcherParts, KnownProvider,
     RegistryError, Source, DEFAULT_SYNC_PROVIDERS, KNOWN_PROVIDERS,

@@ -683,6 +683,19 @@ impl Store {
         rows.into_iter().map(DeliveryRecord::try_from).collect()
     }
 
+    /// One delivery.
+    pub async fn webhook_delivery(&self, id: Uuid) -> StoreResult<Option<DeliveryRecord>> {
+        let row: Option<DeliveryRow> = on_conn!(self, readers, |conn| {
+            deliveries::table
+                .filter(deliveries::id.eq(SqlUuid(id)))
+                .select(DeliveryRow::as_select())
+                .first(conn)
+                .await
+                .optional()?
+        });
+        row.map(DeliveryRecord::try_from).transpose()
+    }
+
     /// Sends a failed delivery again (its attempts start over); `false`
     /// when it is not a failed delivery.
     pub async fn retry_webhook_delivery(&self, id: Uuid) -> StoreResult<bool> {

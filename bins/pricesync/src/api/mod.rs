@@ -13,6 +13,7 @@ mod params;
 mod read;
 mod review;
 pub mod types;
+mod webhooks;
 
 use actix_web::web;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -71,6 +72,11 @@ pub(crate) fn routes(cfg: &mut ServiceConfig) {
             .service(review::held_changes)
             .service(review::approve_held)
             .service(review::reject_held)
+            .service(webhooks::create_webhook)
+            .service(webhooks::list_webhooks)
+            .service(webhooks::list_deliveries)
+            .service(webhooks::retry_delivery)
+            .service(webhooks::delete_webhook)
             .service(admin::scheduler_status)
             .service(admin::list_locks)
             .service(admin::release_lock)

@@ -379,3 +379,97 @@ pub fn spawn_binary(
     std::thread::spawn(move || for _ in lines.by_ref() {});
     (child, format!("http://{address}"))
 }
+
+/// The real binary (see [`spawn_binary`]), killed when dropped.
+pub struct Server {
+    child: std::process::Child,
+    /// `http://<address>`.
+    pub base: String,
+}
+
+impl Server {
+    /// Starts `pricesync serve` on `bind` over `url`, syncing openrouter
+    /// from `provider_url`.
+    pub fn start(url: &pricesync_store::DatabaseUrl, provider_url: &str, bind: &str) -> Self {
+        Self::start_with(url, provider_url, bind, &[])
+    }
+
+    /// The same, with the `extra` variables.
+    pub fn start_with(
+        url: &pricesync_store::DatabaseUrl,
+        provider_url: &str,
+        bind: &str,
+        extra: &[(&str, &str)],
+    ) -> Self {
+        let (child, base) = spawn_binary(url, bind, provider_url, extra);
+        Self { child, base }
+    }
+
+    /// Kills it (SIGKILL: nothing is finished or handed over).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs a sync of the server's providers through the admin API and waits
+/// until it completed; its id.
+pub async fn sync(http: &reqwest::Client, base: &str) -> String {
+    let accepted: Value = http
+        .post(format!("{base}/admin/pricing/sync/trigger"))
+        .bearer_auth(E2E_TOKEN)
+        .send()
+        .await
+        .expect("trigger")
+        .json()
+        .await
+        .expect("JSON");
+    let poll = format!("{base}{}", accepted["poll_url"].as_str().expect("poll url"));
+    wait_for("the sync to complete", || async {
+        let sync: Value = http
+            .get(&poll)
+            .bearer_auth(E2E_TOKEN)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (sync["status"] == "completed").then_some(())
+    })
+    .await;
+    accepted["sync_id"].as_str().expect("a sync id").to_owned()
+}
+
+/// Polls `check` until it gives a value, for at most 30 s.
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A loopback address with a port free at the time of asking.
+pub fn free_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = listener.local_addr().expect("address").to_string();
+    drop(listener);
+    address
+}

@@ -9,6 +9,7 @@ pub mod feed;
 pub mod ops;
 pub mod read;
 pub mod review;
+pub mod webhooks;
 
 /// RFC 3339 times, as every API time is written.
 pub(crate) use time::serde::rfc3339;

@@ -1,0 +1,185 @@
+//! The webhook admin API on both backends: registration and its checks,
+//! secrets shown once, removal, the deliveries list and resending.
+
+mod common;
+
+use common::{on_both_backends, TestApp, TestDatabase};
+use reqwest::Method;
+use serde_json::json;
+
+async fn start(db: TestDatabase) -> TestApp {
+    TestApp::builder().admin_token().start(db).await
+}
+
+async fn registration_checks_its_input_and_shows_the_secret_once(db: TestDatabase) {
+    let app = start(db).await;
+    for (body, needle) in [
+        (json!({"url": "ftp://example.com/x"}), "http or https"),
+        (json!({"url": "not a url"}), "not a URL"),
+        (
+            json!({"url": "http://example.com/x", "events": ["sync.started"]}),
+            "unknown webhook event",
+        ),
+        (
+            json!({"url": "http://example.com/x", "secret": "short"}),
+            "16 to 256",
+        ),
+        (
+            json!({"url": "http://example.com/x", "secret": "with a space 0123456789"}),
+            "16 to 256",
+        ),
+        (
+            json!({"url": "http://example.com/x", "other": 1}),
+            "unknown field",
+        ),
+    ] {
+        let (status, answer) = app
+            .admin(Method::POST, "/admin/pricing/webhooks", Some(body.clone()))
+            .await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(needle)),
+            "{body}: {answer}"
+        );
+    }
+    let (status, made) = app
+        .admin(
+            Method::POST,
+            "/admin/pricing/webhooks",
+            Some(json!({"url": "https://hooks.example.com/p", "events": ["sync.finished", "sync.finished"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let secret = made["secret"].as_str().expect("a secret");
+    assert!(
+        secret.starts_with("whsec_") && secret.len() == 70,
+        "{secret}"
+    );
+    assert_eq!(made["webhook"]["events"], json!(["sync.finished"]));
+    assert_eq!(made["webhook"]["created_by"], "admin:ops");
+    let (status, given) = app
+        .admin(
+            Method::POST,
+            "/admin/pricing/webhooks",
+            Some(json!({"url": "http://127.0.0.1:9/x", "secret": "my-own-secret-0123456789"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{given}");
+    assert_eq!(given["secret"], "my-own-secret-0123456789");
+    assert_eq!(given["webhook"]["events"], json!(["*"]));
+
+    let (status, listed) = app
+        .admin(Method::GET, "/admin/pricing/webhooks", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["webhooks"].as_array().map(Vec::len), Some(2));
+    assert!(!listed.to_string().contains("secret"), "{listed}");
+
+    let id = made["webhook"]["id"].as_str().expect("id");
+    let path = format!("/admin/pricing/webhooks/{id}");
+    let response = app
+        .call(Method::DELETE, &path, Some(common::TOKEN), None)
+        .await;
+    assert_eq!(response.status().as_u16(), 204);
+    let (status, answer) = app.admin(Method::DELETE, &path, None).await;
+    assert_eq!((status, answer["error"].as_str()), (404, Some("not_found")));
+    let (status, answer) = app
+        .admin(Method::DELETE, "/admin/pricing/webhooks/nope", None)
+        .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_id"))
+    );
+    // Without a token: refused.
+    let (status, _) = app.get("/admin/pricing/webhooks").await;
+    assert_eq!(status, 401);
+}
+
+async fn deliveries_are_listed_and_only_failed_ones_resent(db: TestDatabase) {
+    let app = start(db).await;
+    for (path, code) in [
+        (
+            "/admin/pricing/webhooks/deliveries?state=lost",
+            "invalid_parameter",
+        ),
+        (
+            "/admin/pricing/webhooks/deliveries?webhook_id=x",
+            "invalid_parameter",
+        ),
+        (
+            "/admin/pricing/webhooks/deliveries?cursor=abc",
+            "invalid_parameter",
+        ),
+        (
+            "/admin/pricing/webhooks/deliveries?limit=0",
+            "invalid_parameter",
+        ),
+        (
+            "/admin/pricing/webhooks/deliveries?other=1",
+            "invalid_request",
+        ),
+    ] {
+        let (status, answer) = app.admin(Method::GET, path, None).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some(code)),
+            "{path}"
+        );
+    }
+    let (status, _) = app
+        .admin(
+            Method::POST,
+            "/admin/pricing/webhooks",
+            Some(json!({"url": "http://127.0.0.1:9/x"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // A price write announces itself: one pending delivery.
+    app.seed(
+        "openrouter",
+        vec![common::model(
+            "org/a",
+            &[(pricesync_domain::Meter::InputTokens, 0, "0.000001")],
+        )],
+    )
+    .await;
+    let (status, page) = app
+        .admin(Method::GET, "/admin/pricing/webhooks/deliveries", None)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let delivery = &page["deliveries"][0];
+    assert_eq!(delivery["event"], "prices.changed");
+    assert_eq!(page["next_cursor"], serde_json::Value::Null);
+    let id = delivery["id"].as_str().expect("id");
+    // Pending (or already tried): not failed, so not resent.
+    let (status, answer) = app
+        .admin(
+            Method::POST,
+            &format!("/admin/pricing/webhooks/deliveries/{id}/retry"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (409, Some("conflict")),
+        "{answer}"
+    );
+    let (status, answer) = app
+        .admin(
+            Method::POST,
+            &format!(
+                "/admin/pricing/webhooks/deliveries/{}/retry",
+                uuid::Uuid::nil()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!((status, answer["error"].as_str()), (404, Some("not_found")));
+}
+
+on_both_backends!(
+    registration_checks_its_input_and_shows_the_secret_once,
+    deliveries_are_listed_and_only_failed_ones_resent,
+);

@@ -1,0 +1,232 @@
+//! The webhook dispatcher: sends the deliveries the store's outbox holds.
+//!
+//! Each replica runs one. A round claims up to `batch` due deliveries (a
+//! claim lasts the send time-out plus a margin, so a replica that dies
+//! mid-send loses it and another sends again: delivery is at least once,
+//! and receivers drop duplicates by `Pricesync-Event-Id`), POSTs them at
+//! the same time, and records each outcome. A failed attempt is retried
+//! after a capped exponential backoff with jitter (or the endpoint's
+//! `Retry-After`, within the cap) until `max_attempts`; then the delivery
+//! is `failed`, and an admin may send it again. Syncs never wait for any
+//! of this: the outbox row is written in their transaction, and sending
+//! happens here.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pricesync_domain::webhook::{sign, SIGNATURE_HEADER};
+use pricesync_store::{AttemptOutcome, DueDelivery};
+
+use crate::metrics;
+use crate::state::Shared;
+
+/// How webhooks are sent. `Default` gives the documented defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// Whether this process sends deliveries. Default true.
+    pub enabled: bool,
+    /// How often an idle dispatcher looks for due deliveries. Default 1 s.
+    pub poll_interval: Duration,
+    /// One attempt's time-out (connect, send, answer). Default 10 s.
+    pub timeout: Duration,
+    /// Attempts before a delivery is failed. Default 12.
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt, doubling with each
+    /// further failure. Default 10 s.
+    pub retry_base: Duration,
+    /// The longest wait between attempts. Default 1 h.
+    pub retry_cap: Duration,
+    /// Deliveries sent at the same time. Default 16.
+    pub batch: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            poll_interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(10),
+            max_attempts: 12,
+            retry_base: Duration::from_secs(10),
+            retry_cap: Duration::from_secs(3600),
+            batch: 16,
+        }
+    }
+}
+
+impl WebhookConfig {
+    /// The wait after failed attempt `attempt` (from 1): `retry_base`
+    /// doubled per earlier failure, capped at `retry_cap`, before jitter.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(31);
+        self.retry_base
+            .saturating_mul(1_u32 << doublings)
+            .min(self.retry_cap)
+    }
+}
+
+/// The dispatcher's loop, until the engine stops.
+pub(crate) async fn dispatcher_loop(shared: Arc<Shared>) {
+    let config = &shared.config.webhooks;
+    let client = match reqwest::Client::builder()
+        .timeout(config.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(pricesync_providers::USER_AGENT)
+        .build()
+    {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the webhook HTTP client: webhooks are not sent");
+            return;
+        }
+    };
+    // A claim outlives an attempt, so no other sender takes a delivery
+    // that is still being sent.
+    let claim_for = config.timeout + Duration::from_secs(5);
+    loop {
+        let due = match shared
+            .store
+            .claim_due_deliveries(&shared.config.worker_id, config.batch, claim_for)
+            .await
+        {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim webhook deliveries");
+                Vec::new()
+            }
+        };
+        if due.is_empty() {
+            tokio::select! {
+                _ = shared.stop_claiming.cancelled() => return,
+                _ = tokio::time::sleep(config.poll_interval) => {}
+            }
+            continue;
+        }
+        futures_util::future::join_all(due.into_iter().map(|d| send(&shared, &client, d))).await;
+        if shared.stop_claiming.is_cancelled() {
+            return;
+        }
+    }
+}
+
+/// One attempt at one delivery, recorded.
+async fn send(shared: &Shared, client: &reqwest::Client, delivery: DueDelivery) {
+    let config = &shared.config.webhooks;
+    let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let signature = sign(
+        delivery.secret.as_bytes(),
+        timestamp,
+        delivery.payload.as_bytes(),
+    );
+    let started = Instant::now();
+    let answer = client
+        .post(&delivery.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("Pricesync-Event", &delivery.event_type)
+        .header("Pricesync-Event-Id", delivery.event_id.to_string())
+        .header("Pricesync-Delivery", delivery.id.to_string())
+        .header("Pricesync-Attempt", delivery.attempt.to_string())
+        .header(SIGNATURE_HEADER, signature)
+        .body(delivery.payload.clone())
+        .send()
+        .await;
+    let seconds = started.elapsed().as_secs_f64();
+    let retry_in = |asked: Option<Duration>| {
+        (delivery.attempt < config.max_attempts).then(|| {
+            asked
+                .unwrap_or_else(|| jitter(config.backoff(delivery.attempt)))
+                .min(config.retry_cap)
+        })
+    };
+    let outcome = match answer {
+        Ok(response) if response.status().is_success() => AttemptOutcome::Delivered {
+            status: response.status().as_u16(),
+        },
+        Ok(response) => {
+            let status = response.status();
+            let asked = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            AttemptOutcome::Failed {
+                status: Some(status.as_u16()),
+                error: format!("the endpoint answered {status}"),
+                retry_in: retry_in(asked),
+            }
+        }
+        Err(e) => AttemptOutcome::Failed {
+            status: None,
+            // Without the URL: it may carry credentials.
+            error: describe(&e.without_url()),
+            retry_in: retry_in(None),
+        },
+    };
+    let label = match &outcome {
+        AttemptOutcome::Delivered { .. } => "delivered",
+        AttemptOutcome::Failed {
+            retry_in: Some(_), ..
+        } => "retry",
+        AttemptOutcome::Failed { retry_in: None, .. } => "failed",
+    };
+    metrics::webhook_attempt(&delivery.event_type, label, seconds);
+    match &outcome {
+        AttemptOutcome::Delivered { .. } => {}
+        AttemptOutcome::Failed {
+            error, retry_in, ..
+        } => tracing::warn!(delivery = %delivery.id, event = %delivery.event_type,
+            attempt = delivery.attempt, error = %error, retry_in_s = retry_in.map(|d| d.as_secs()),
+            "webhook delivery failed"),
+    }
+    match shared
+        .store
+        .record_delivery_attempt(delivery.id, &shared.config.worker_id, &outcome)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(delivery = %delivery.id,
+            "webhook delivery outcome not recorded: its claim ran out and another sender took it"),
+        Err(e) => tracing::warn!(delivery = %delivery.id, error = %e,
+            "cannot record a webhook delivery's outcome; it is sent again when its claim runs out"),
+    }
+}
+
+/// A reqwest error and its causes, one line.
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// `wait` spread by ±20 %, so that deliveries failed together are not all
+/// retried at the same instant.
+fn jitter(wait: Duration) -> Duration {
+    wait.mul_f64(0.8 + 0.4 * fastrand::f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_base_up_to_the_cap() {
+        let config = WebhookConfig {
+            retry_base: Duration::from_secs(10),
+            retry_cap: Duration::from_secs(100),
+            ..WebhookConfig::default()
+        };
+        let waits: Vec<u64> = (1..=6).map(|n| config.backoff(n).as_secs()).collect();
+        assert_eq!(waits, [10, 20, 40, 80, 100, 100]);
+        assert_eq!(config.backoff(1000), Duration::from_secs(100));
+        for _ in 0..100 {
+            let spread = jitter(Duration::from_secs(100));
+            assert!(spread >= Duration::from_secs(80) && spread <= Duration::from_secs(120));
+        }
+    }
+}
