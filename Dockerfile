@@ -37,8 +37,8 @@ RUN cargo build --release --locked --package pricesync \
 
 # The binary links only glibc, libm and libgcc_s (SQLite is bundled,
 # PostgreSQL is spoken by a Rust client, TLS is rustls), so a slim Debian of
-# the builder's release (same glibc) is enough. Not distroless: the health
-# check below needs bash, as the binary has no probe subcommand of its own.
+# the builder's release (same glibc) is enough; the health check is the
+# binary's own `pricesync probe`, so the image needs no shell tool for it.
 FROM ${RUNTIME_IMAGE} AS runtime
 # ca-certificates: the providers' HTTPS certificates are verified against
 # the system store. Its version follows the pinned base image's release.
@@ -52,7 +52,6 @@ RUN apt-get update \
     && install -d -o pricesync -g pricesync -m 0750 /var/lib/pricesync
 
 COPY --from=builder /usr/local/bin/pricesync /usr/local/bin/pricesync
-COPY --chmod=0755 deploy/healthcheck /usr/local/bin/pricesync-healthcheck
 
 # The SQLite default lives in the data directory the service user owns
 # (mount a volume there to keep it); DATABASE_URL=postgres://… replaces it.
@@ -68,7 +67,7 @@ EXPOSE 8080
 # Liveness: GET /health answers 200 (it does not touch the database; see
 # docs/operations.md, "Health checks"). The first start applies migrations.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["/usr/local/bin/pricesync-healthcheck"]
+    CMD ["/usr/local/bin/pricesync", "probe", "--timeout", "4"]
 
 # SIGTERM (docker stop) starts the graceful shutdown; give the container a
 # stop timeout above twice PRICESYNC_SHUTDOWN_GRACE_SECS (docker stop -t 75).

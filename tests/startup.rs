@@ -171,6 +171,20 @@ fn serves_on_sqlite_by_default_and_stops_on_sigterm() {
         assert!(metrics.contains(series), "{series} missing:\n{metrics}");
     }
 
+    // The health check of a container: the binary probes its own
+    // configured address, an unspecified one on loopback.
+    let port = address.rsplit(':').next().expect("a port");
+    for extra in [None, Some("--ready")] {
+        let probe = binary()
+            .arg("probe")
+            .args(extra)
+            .current_dir(&dir)
+            .env("PRICESYNC_BIND_ADDR", format!("0.0.0.0:{port}"))
+            .output()
+            .expect("the probe runs");
+        assert!(probe.status.success(), "{extra:?}: {probe:?}");
+    }
+
     let pid = server.child.id().to_string();
     let killed = Command::new("kill")
         .args(["-TERM", &pid])
@@ -181,6 +195,19 @@ fn serves_on_sqlite_by_default_and_stops_on_sigterm() {
     assert!(status.success(), "a SIGTERM stop is a clean exit: {status}");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+    // Stopped: the probe fails, and says why on one line.
+    let probe = binary()
+        .arg("probe")
+        .current_dir(&dir)
+        .env("PRICESYNC_BIND_ADDR", &address)
+        .output()
+        .expect("the probe runs");
+    assert_eq!(probe.status.code(), Some(1), "{probe:?}");
+    let said = String::from_utf8_lossy(&probe.stderr);
+    assert!(
+        said.contains(&format!("GET http://{address}/health")),
+        "{said}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -11,8 +11,10 @@ use crate::api::types::read::Model;
 use crate::api::types::ErrorBody;
 use crate::Config;
 
+mod probe;
 mod review;
 
+pub use probe::probe;
 pub use review::{decide, held, skipped};
 
 /// Exit codes of the operator commands: 0 done, 1 failed (or not all

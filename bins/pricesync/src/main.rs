@@ -1,6 +1,7 @@
 //! `pricesync`: serve the API, or run one operator command.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use pricesync::{cli, server, Application, Config};
@@ -25,6 +26,18 @@ enum Command {
     /// Run the HTTP server and the sync engine (the default): migrates the
     /// database, then serves until SIGINT or SIGTERM.
     Serve,
+    /// Check that the server configured here (PRICESYNC_BIND_ADDR) is up:
+    /// exits 0 when GET /health (or /ready) answers 200, 1 otherwise. For
+    /// a container's or a supervisor's health check.
+    Probe {
+        /// Ask GET /ready (the database answers and the schema is current)
+        /// instead of GET /health (the process serves).
+        #[arg(long)]
+        ready: bool,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+        timeout: u64,
+    },
     /// Apply pending database migrations and exit.
     Migrate {
         /// Print as JSON.
@@ -249,6 +262,9 @@ async fn run(command: Command, quiet: bool) -> anyhow::Result<ExitCode> {
                 .await?
                 .run_until_signalled()
                 .await?;
+        }
+        Command::Probe { ready, timeout } => {
+            return Ok(cli::probe(config.bind_addr, ready, Duration::from_secs(timeout)).await);
         }
         Command::Migrate { json } => {
             let store = server::open_store(&config).await?;
