@@ -7,8 +7,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use croner::parser::{CronParser, Seconds, Year};
 use croner::errors::CronError;
+use croner::parser::{CronParser, Seconds, Year};
 use croner::{CivilDateTime, Cron, CronDateTime, Resolution};
 use time::{Month, OffsetDateTime, UtcOffset};
 
@@ -22,7 +22,9 @@ use time::{Month, OffsetDateTime, UtcOffset};
 pub struct CronSchedule {
     /// The expression as written (trimmed), for display and storage.
     expression: String,
-    cron: Cron,
+    /// Boxed: the parsed pattern is a few hundred bytes, and a
+    /// [`Cadence`] is mostly an interval.
+    cron: Box<Cron>,
 }
 
 impl CronSchedule {
@@ -42,7 +44,7 @@ impl CronSchedule {
             .map_err(|e| invalid(describe(&e)))?;
         let schedule = Self {
             expression: expression.to_owned(),
-            cron,
+            cron: Box::new(cron),
         };
         // Without a year field, an expression that matches at all matches
         // within any 28 years (the calendar repeats): look from a fixed
@@ -215,8 +217,12 @@ impl CronDateTime for UtcInstant {
         let date = time::Date::from_calendar_date(civil.year(), month, day)
             .map_err(|_| CronError::InvalidDate)?;
         let hms = |v: u32| u8::try_from(v).map_err(|_| CronError::InvalidTime);
-        let clock = time::Time::from_hms(hms(civil.hour())?, hms(civil.minute())?, hms(civil.second())?)
-            .map_err(|_| CronError::InvalidTime)?;
+        let clock = time::Time::from_hms(
+            hms(civil.hour())?,
+            hms(civil.minute())?,
+            hms(civil.second())?,
+        )
+        .map_err(|_| CronError::InvalidTime)?;
         let at = date.with_time(clock).assume_utc();
         Ok(Resolution::Single(Self { at, civil }))
     }
@@ -299,7 +305,10 @@ mod tests {
         // next run after "now" is the next slot ahead, not the 72 missed.
         let hourly = Cadence::Cron(cron("0 * * * *"));
         let now = datetime!(2026-12-04 10:20 UTC);
-        assert_eq!(hourly.next_after(now), Some(datetime!(2026-12-04 11:00 UTC)));
+        assert_eq!(
+            hourly.next_after(now),
+            Some(datetime!(2026-12-04 11:00 UTC))
+        );
         let every = Cadence::Every(Duration::from_secs(6 * 3600));
         assert_eq!(every.next_after(now), Some(datetime!(2026-12-04 16:20 UTC)));
     }
