@@ -360,3 +360,44 @@ async fn an_interrupted_sync_cancels_its_job_and_frees_the_provider() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn status_shows_the_recorded_cron_schedule_and_its_next_slot() {
+    let dir = std::env::temp_dir().join(format!("pricesync-cron-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(dir.join("data")).expect("scratch dir");
+    // A server recorded a nightly cron schedule in this database.
+    let url = pricesync_store::DatabaseUrl::Sqlite(dir.join("data/pricesync.db"));
+    let store = pricesync_store::Store::connect(&url, &pricesync_store::PoolConfig::default())
+        .expect("store");
+    store.migrate().await.expect("migrate");
+    let nightly = pricesync_domain::CronSchedule::parse("30 2 * * *").expect("cron");
+    store
+        .ensure_schedule(
+            "default",
+            &["openrouter".to_owned()],
+            &pricesync_domain::Cadence::Cron(nightly),
+            true,
+            std::time::Duration::from_secs(30),
+        )
+        .await
+        .expect("schedule");
+    drop(store);
+    let out = run(&dir, "http://127.0.0.1:9", &["status", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // The scheduler's fields sit at the top, beside the active syncs.
+    let scheduler = &status;
+    assert_eq!(scheduler["cron"], "30 2 * * *", "{status}");
+    assert_eq!(scheduler["interval_hours"], serde_json::Value::Null);
+    assert_eq!(scheduler["schedules"][0]["cron"], "30 2 * * *");
+    let next = scheduler["next_run_at"].as_str().expect("next run");
+    assert!(next.contains("T02:30:00"), "{next}");
+    let out = run(&dir, "http://127.0.0.1:9", &["status"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("cron \"30 2 * * *\" UTC"), "{stdout}");
+    let _ = std::fs::remove_dir_all(dir);
+}

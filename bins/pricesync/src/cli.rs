@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use pricesync_domain::{validate_price_list, PricingKind};
 
-use crate::api::types::admin::{ActiveSyncs, SchedulerStatus, SyncJob, SyncSummary};
+use crate::api::types::admin::{
+    describe_cadence, ActiveSyncs, SchedulerStatus, SyncJob, SyncSummary,
+};
 use crate::api::types::cost::CostItem;
 use crate::api::types::read::Model;
 use crate::api::types::ErrorBody;
@@ -394,13 +396,13 @@ pub async fn status(config: &Config, as_json: bool) -> anyhow::Result<ExitCode> 
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "scheduler: {} (every {} h), {}",
+        "scheduler: {} ({}), {}",
         if scheduler.enabled {
             "enabled"
         } else {
             "disabled"
         },
-        scheduler.interval_hours,
+        describe_cadence(scheduler.interval_hours, scheduler.cron.as_deref()),
         if from_servers {
             "as recorded by the servers"
         } else {
@@ -409,9 +411,9 @@ pub async fn status(config: &Config, as_json: bool) -> anyhow::Result<ExitCode> 
     );
     for s in &scheduler.schedules {
         println!(
-            "  schedule {:<24} every {:>5} h  next run {}  failures in a row {}{}",
+            "  schedule {:<24} {:<26} next run {}  failures in a row {}{}",
             s.name,
-            s.interval_hours,
+            describe_cadence(s.interval_hours, s.cron.as_deref()),
             s.next_run_at,
             s.consecutive_failures,
             if s.enabled { "" } else { "  (disabled)" }

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::api::auth::{parse_admin_tokens, AdminToken};
-use pricesync_domain::{Decimal, HoldPolicy, ShrinkGuard, ValidationPolicy};
-use pricesync_engine::{EngineConfig, SchedulerConfig, SyncOptions, WebhookConfig};
+use pricesync_domain::{Cadence, CronSchedule, Decimal, HoldPolicy, ShrinkGuard, ValidationPolicy};
+use pricesync_engine::{EngineConfig, RetryBackoff, SchedulerConfig, SyncOptions, WebhookConfig};
 use pricesync_providers::{env_name, known_providers, HttpPolicy};
 use pricesync_store::{redact_url, DatabaseUrl, PoolConfig, DEFAULT_DATABASE_URL};
 
@@ -59,7 +59,10 @@ pub struct Config {
     /// validation bounds (`PRICESYNC_*`).
     pub engine: EngineConfig,
     /// Provider requests (`PRICESYNC_PROVIDER_TIMEOUT_SECS`,
-    /// `PRICESYNC_PROVIDER_MAX_BODY_MB`).
+    /// `PRICESYNC_PROVIDER_MAX_BODY_MB`) and their retries
+    /// (`PRICESYNC_PROVIDER_MAX_ATTEMPTS`, `PRICESYNC_PROVIDER_BACKOFF_BASE_MS`,
+    /// `PRICESYNC_PROVIDER_BACKOFF_MAX_MS`,
+    /// `PRICESYNC_PROVIDER_RETRY_AFTER_MAX_SECS`).
     pub http: HttpPolicy,
     /// `PRICESYNC_ADMIN_TOKENS`: `name:token,name:token`. Empty: the admin
     /// API refuses every request.
@@ -168,20 +171,7 @@ impl Config {
                 source: None,
             });
         }
-        let http_defaults = HttpPolicy::default();
-        let http = HttpPolicy {
-            request_timeout: env.or(
-                "PRICESYNC_PROVIDER_TIMEOUT_SECS",
-                http_defaults.request_timeout,
-                seconds(3600),
-            )?,
-            max_body_bytes: env.or(
-                "PRICESYNC_PROVIDER_MAX_BODY_MB",
-                http_defaults.max_body_bytes,
-                |v| positive(4096)(v).map(|mb| mb as u64 * MIB),
-            )?,
-            ..http_defaults
-        };
+        let http = http_policy(&env)?;
         let admin_tokens = match env.get("PRICESYNC_ADMIN_TOKENS") {
             None => Vec::new(),
             Some(value) => parse_admin_tokens(&value).map_err(|reason| ConfigError {
@@ -325,6 +315,7 @@ fn check_provider_variables(env: &Env<'_>, providers: &[String]) -> Result<(), C
             known.base_url_variable(),
             known.key_variable(),
             interval_variable(known.name),
+            cron_variable(known.name),
         ];
         for variable in variables {
             let Some(value) = env.get(&variable) else {
@@ -396,11 +387,165 @@ fn usd(value: &str) -> Result<Decimal, String> {
     }
 }
 
+/// Provider requests: time-outs, size cap, and the retries of a failed
+/// request (full-jitter exponential backoff between a base and a maximum;
+/// a `Retry-After` up to its own maximum is honoured instead).
+fn http_policy(env: &Env<'_>) -> Result<HttpPolicy, ConfigError> {
+    let defaults = HttpPolicy::default();
+    let policy = HttpPolicy {
+        request_timeout: env.or(
+            "PRICESYNC_PROVIDER_TIMEOUT_SECS",
+            defaults.request_timeout,
+            seconds(3600),
+        )?,
+        max_body_bytes: env.or(
+            "PRICESYNC_PROVIDER_MAX_BODY_MB",
+            defaults.max_body_bytes,
+            |v| positive(4096)(v).map(|mb| mb as u64 * MIB),
+        )?,
+        max_attempts: env.or(
+            "PRICESYNC_PROVIDER_MAX_ATTEMPTS",
+            defaults.max_attempts,
+            |v| positive(10)(v).map(|n| n as u32),
+        )?,
+        backoff_base: env.or(
+            "PRICESYNC_PROVIDER_BACKOFF_BASE_MS",
+            defaults.backoff_base,
+            millis(600_000),
+        )?,
+        backoff_max: env.or(
+            "PRICESYNC_PROVIDER_BACKOFF_MAX_MS",
+            defaults.backoff_max,
+            millis(600_000),
+        )?,
+        retry_after_max: env.or(
+            "PRICESYNC_PROVIDER_RETRY_AFTER_MAX_SECS",
+            defaults.retry_after_max,
+            seconds(3600),
+        )?,
+        ..defaults
+    };
+    if policy.backoff_max < policy.backoff_base {
+        return Err(ConfigError {
+            variable: "PRICESYNC_PROVIDER_BACKOFF_MAX_MS".to_owned(),
+            value: policy.backoff_max.as_millis().to_string(),
+            reason: format!(
+                "must not be below PRICESYNC_PROVIDER_BACKOFF_BASE_MS ({} ms)",
+                policy.backoff_base.as_millis()
+            ),
+            source: None,
+        });
+    }
+    Ok(policy)
+}
+
 /// The variable of a provider's own sync interval:
 /// `PRICING_SYNC_INTERVAL_HOURS_<PROVIDER>` (the name upper-cased, `-` as
 /// `_`, like every per-provider variable).
 fn interval_variable(provider: &str) -> String {
     format!("PRICING_SYNC_INTERVAL_HOURS_{}", env_name(provider))
+}
+
+/// The variable of a provider's own cron schedule:
+/// `PRICING_SYNC_CRON_<PROVIDER>`, named like the interval's.
+fn cron_variable(provider: &str) -> String {
+    format!("PRICING_SYNC_CRON_{}", env_name(provider))
+}
+
+/// A cron expression: five fields, evaluated in UTC.
+fn cron(value: &str) -> Result<Cadence, String> {
+    CronSchedule::parse(value)
+        .map(Cadence::Cron)
+        .map_err(|e| e.to_string())
+}
+
+/// The cadence set by an interval variable or a cron variable of one scope
+/// (the default schedule, or one provider's), `None` when neither is set.
+/// Both at once are refused: which one wins would be a guess.
+fn cadence(
+    env: &Env<'_>,
+    interval_variable: &str,
+    cron_variable: &str,
+) -> Result<Option<Cadence>, ConfigError> {
+    let interval = env.optional(interval_variable, hours)?;
+    let cron = env.optional(cron_variable, cron)?;
+    match (interval, cron) {
+        (Some(_), Some(_)) => Err(ConfigError {
+            variable: cron_variable.to_owned(),
+            value: env.get(cron_variable).unwrap_or_default(),
+            reason: format!(
+                "{interval_variable} is set too: a schedule runs by an interval or by a cron expression; unset one of {cron_variable} and {interval_variable}"
+            ),
+            source: None,
+        }),
+        (Some(interval), None) => Ok(Some(Cadence::Every(interval))),
+        (None, cron) => Ok(cron),
+    }
+}
+
+/// `PRICING_SYNC_PRIORITY`: providers that start first in a job, in this
+/// order. Each must be a synced provider, named once.
+fn provider_priority(env: &Env<'_>, providers: &[String]) -> Result<Vec<String>, ConfigError> {
+    const VARIABLE: &str = "PRICING_SYNC_PRIORITY";
+    let Some(value) = env.get(VARIABLE) else {
+        return Ok(Vec::new());
+    };
+    let refuse = |reason: String| ConfigError {
+        variable: VARIABLE.to_owned(),
+        value: value.clone(),
+        reason,
+        source: None,
+    };
+    let mut priority: Vec<String> = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if !providers.iter().any(|p| p == name) {
+            let known = if known_providers().contains(&name) {
+                format!("{name} is not in PRICING_SYNC_PROVIDERS")
+            } else {
+                format!("unknown provider {name:?}")
+            };
+            return Err(refuse(format!(
+                "{known}; name providers of PRICING_SYNC_PROVIDERS ({})",
+                providers.join(",")
+            )));
+        }
+        if priority.iter().any(|p| p == name) {
+            return Err(refuse(format!("{name} is named twice")));
+        }
+        priority.push(name.to_owned());
+    }
+    Ok(priority)
+}
+
+/// `PRICESYNC_SCHEDULE_RETRY_*`: how soon a failed scheduled run is retried.
+fn retry_backoff(env: &Env<'_>, defaults: RetryBackoff) -> Result<RetryBackoff, ConfigError> {
+    let backoff = RetryBackoff {
+        base: env.or(
+            "PRICESYNC_SCHEDULE_RETRY_BASE_SECS",
+            defaults.base,
+            seconds(86_400),
+        )?,
+        factor: env.or("PRICESYNC_SCHEDULE_RETRY_FACTOR", defaults.factor, |v| {
+            positive(10)(v).map(|n| n as u32)
+        })?,
+        max: env.or(
+            "PRICESYNC_SCHEDULE_RETRY_MAX_SECS",
+            defaults.max,
+            seconds(7 * 86_400),
+        )?,
+    };
+    if backoff.max < backoff.base {
+        return Err(ConfigError {
+            variable: "PRICESYNC_SCHEDULE_RETRY_MAX_SECS".to_owned(),
+            value: backoff.max.as_secs().to_string(),
+            reason: format!(
+                "must not be below PRICESYNC_SCHEDULE_RETRY_BASE_SECS ({} s)",
+                backoff.base.as_secs()
+            ),
+            source: None,
+        });
+    }
+    Ok(backoff)
 }
 
 fn engine_config(
@@ -409,12 +554,16 @@ fn engine_config(
     providers: &[String],
     shutdown_grace: Duration,
 ) -> Result<EngineConfig, ConfigError> {
-    let mut provider_intervals = std::collections::BTreeMap::new();
+    // A provider's own interval or cron beats the default schedule's.
+    let mut provider_cadences = std::collections::BTreeMap::new();
     for provider in providers {
-        if let Some(interval) = env.optional(&interval_variable(provider), hours)? {
-            provider_intervals.insert(provider.clone(), interval);
+        let own = cadence(env, &interval_variable(provider), &cron_variable(provider))?;
+        if let Some(own) = own {
+            provider_cadences.insert(provider.clone(), own);
         }
     }
+    let default_cadence = cadence(env, "PRICING_SYNC_INTERVAL_HOURS", "PRICING_SYNC_CRON")?
+        .unwrap_or_else(|| defaults.scheduler.cadence.clone());
     let bounds = defaults.sync.validation.per_token;
     let validation = ValidationPolicy {
         per_token: pricesync_domain::MagnitudeBounds {
@@ -468,13 +617,10 @@ fn engine_config(
     }
     let scheduler = SchedulerConfig {
         enabled: env.or("PRICING_SYNC_ENABLED", defaults.scheduler.enabled, boolean)?,
-        interval: env.or(
-            "PRICING_SYNC_INTERVAL_HOURS",
-            defaults.scheduler.interval,
-            hours,
-        )?,
+        cadence: default_cadence,
         providers: providers.to_vec(),
-        provider_intervals,
+        provider_cadences,
+        retry: retry_backoff(env, defaults.scheduler.retry)?,
         startup_delay: env.or(
             "PRICING_SYNC_STARTUP_DELAY_SECS",
             defaults.scheduler.startup_delay,
@@ -499,6 +645,7 @@ fn engine_config(
             defaults.provider_parallelism,
             positive(64),
         )?,
+        provider_priority: provider_priority(env, providers)?,
         max_attempts: env.or("PRICESYNC_MAX_ATTEMPTS", defaults.max_attempts, |v| {
             positive(100)(v).map(|n| n as u32)
         })?,
@@ -737,7 +884,10 @@ mod tests {
     fn scheduler_settings_follow_the_replaced_system() {
         let c = config(&[]).expect("defaults");
         assert!(c.engine.scheduler.enabled);
-        assert_eq!(c.engine.scheduler.interval, Duration::from_secs(6 * 3600));
+        assert_eq!(
+            c.engine.scheduler.cadence,
+            Cadence::Every(Duration::from_secs(6 * 3600))
+        );
         assert_eq!(
             c.providers,
             ["openrouter", "featherless", "nearai", "alibaba-cloud"]
@@ -750,11 +900,14 @@ mod tests {
         ])
         .expect("valid");
         assert!(!c.engine.scheduler.enabled);
-        assert_eq!(c.engine.scheduler.interval, Duration::from_secs(1800));
+        assert_eq!(
+            c.engine.scheduler.cadence,
+            Cadence::Every(Duration::from_secs(1800))
+        );
         assert_eq!(c.providers, ["openrouter", "groq"]);
         assert_eq!(
-            c.engine.scheduler.provider_intervals.get("groq"),
-            Some(&Duration::from_secs(24 * 3600))
+            c.engine.scheduler.provider_cadences.get("groq"),
+            Some(&Cadence::Every(Duration::from_secs(24 * 3600)))
         );
         for (variable, value) in [
             ("PRICING_SYNC_ENABLED", "maybe"),
@@ -801,12 +954,12 @@ mod tests {
         ])
         .expect("valid");
         assert_eq!(
-            c.engine.scheduler.provider_intervals.get("alibaba-cloud"),
-            Some(&Duration::from_secs(12 * 3600))
+            c.engine.scheduler.provider_cadences.get("alibaba-cloud"),
+            Some(&Cadence::Every(Duration::from_secs(12 * 3600)))
         );
         assert_eq!(
-            c.engine.scheduler.provider_intervals.get("together"),
-            Some(&Duration::from_secs(3600))
+            c.engine.scheduler.provider_cadences.get("together"),
+            Some(&Cadence::Every(Duration::from_secs(3600)))
         );
         let e = config(&[
             ("PRICING_SYNC_PROVIDERS", "alibaba-cloud"),
@@ -814,6 +967,203 @@ mod tests {
         ])
         .expect_err("invalid");
         assert_eq!(e.variable, "PRICING_SYNC_INTERVAL_HOURS_ALIBABA_CLOUD");
+    }
+
+    fn cron_of(expression: &str) -> Cadence {
+        Cadence::Cron(CronSchedule::parse(expression).expect("cron"))
+    }
+
+    #[test]
+    fn cron_schedules_by_default_and_per_provider() {
+        let c = config(&[
+            (
+                "PRICING_SYNC_PROVIDERS",
+                "openrouter,alibaba-cloud,together,nearai",
+            ),
+            ("PRICING_SYNC_CRON", "0 3 * * *"),
+            ("PRICING_SYNC_CRON_ALIBABA_CLOUD", "30 4 * * MON-FRI"),
+            ("PRICING_SYNC_INTERVAL_HOURS_TOGETHER", "1"),
+        ])
+        .expect("valid");
+        let scheduler = &c.engine.scheduler;
+        assert_eq!(scheduler.cadence, cron_of("0 3 * * *"));
+        // A provider's own cron or interval beats the default.
+        assert_eq!(
+            scheduler.provider_cadences.get("alibaba-cloud"),
+            Some(&cron_of("30 4 * * MON-FRI"))
+        );
+        assert_eq!(
+            scheduler.provider_cadences.get("together"),
+            Some(&Cadence::Every(Duration::from_secs(3600)))
+        );
+        let schedules = scheduler.schedules();
+        assert_eq!(
+            schedules[0],
+            (
+                "default".to_owned(),
+                vec!["openrouter".to_owned(), "nearai".to_owned()],
+                cron_of("0 3 * * *")
+            )
+        );
+        assert_eq!(schedules.len(), 3);
+        // A provider's own cron under a default interval.
+        let c = config(&[
+            ("PRICING_SYNC_INTERVAL_HOURS", "2"),
+            ("PRICING_SYNC_CRON_FEATHERLESS", "@daily"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            c.engine.scheduler.cadence,
+            Cadence::Every(Duration::from_secs(7200))
+        );
+        assert_eq!(
+            c.engine.scheduler.provider_cadences.get("featherless"),
+            Some(&cron_of("@daily"))
+        );
+    }
+
+    #[test]
+    fn bad_or_conflicting_cron_settings_stop_start_up_naming_the_variables() {
+        for (vars, variable, mentions) in [
+            (
+                vec![("PRICING_SYNC_CRON", "0 3 * *")],
+                "PRICING_SYNC_CRON",
+                "five fields",
+            ),
+            (
+                vec![("PRICING_SYNC_CRON", "0 0 30 2 *")],
+                "PRICING_SYNC_CRON",
+                "never matches",
+            ),
+            (
+                vec![("PRICING_SYNC_CRON", "0 0 3 * * *")],
+                "PRICING_SYNC_CRON",
+                "five fields",
+            ),
+            (
+                vec![("PRICING_SYNC_CRON_NEARAI", "at night")],
+                "PRICING_SYNC_CRON_NEARAI",
+                "at night",
+            ),
+            (
+                vec![
+                    ("PRICING_SYNC_CRON", "0 3 * * *"),
+                    ("PRICING_SYNC_INTERVAL_HOURS", "6"),
+                ],
+                "PRICING_SYNC_CRON",
+                "PRICING_SYNC_INTERVAL_HOURS",
+            ),
+            (
+                vec![
+                    ("PRICING_SYNC_CRON_ALIBABA_CLOUD", "0 3 * * *"),
+                    ("PRICING_SYNC_INTERVAL_HOURS_ALIBABA_CLOUD", "6"),
+                ],
+                "PRICING_SYNC_CRON_ALIBABA_CLOUD",
+                "PRICING_SYNC_INTERVAL_HOURS_ALIBABA_CLOUD",
+            ),
+            (
+                vec![
+                    ("PRICING_SYNC_PROVIDERS", "openrouter"),
+                    ("PRICING_SYNC_CRON_XAI", "0 3 * * *"),
+                ],
+                "PRICING_SYNC_CRON_XAI",
+                "not in PRICING_SYNC_PROVIDERS",
+            ),
+        ] {
+            let e = config(&vars).expect_err(variable);
+            assert_eq!(e.variable, variable, "{e}");
+            let text = e.to_string();
+            assert!(text.contains(variable) && text.contains(mentions), "{text}");
+        }
+    }
+
+    #[test]
+    fn retry_backoffs_are_configurable_and_checked() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!(c.engine.scheduler.retry, RetryBackoff::default());
+        let c = config(&[
+            ("PRICESYNC_SCHEDULE_RETRY_BASE_SECS", "30"),
+            ("PRICESYNC_SCHEDULE_RETRY_FACTOR", "3"),
+            ("PRICESYNC_SCHEDULE_RETRY_MAX_SECS", "900"),
+            ("PRICESYNC_PROVIDER_MAX_ATTEMPTS", "6"),
+            ("PRICESYNC_PROVIDER_BACKOFF_BASE_MS", "250"),
+            ("PRICESYNC_PROVIDER_BACKOFF_MAX_MS", "4000"),
+            ("PRICESYNC_PROVIDER_RETRY_AFTER_MAX_SECS", "20"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            c.engine.scheduler.retry,
+            RetryBackoff {
+                base: Duration::from_secs(30),
+                factor: 3,
+                max: Duration::from_secs(900),
+            }
+        );
+        let day = Cadence::Every(Duration::from_secs(86_400));
+        let waits: Vec<u64> = (1..=5)
+            .map(|n| c.engine.scheduler.retry.delay(n, &day).as_secs())
+            .collect();
+        assert_eq!(waits, [30, 90, 270, 810, 900]);
+        assert_eq!(c.http.max_attempts, 6);
+        assert_eq!(c.http.backoff_base, Duration::from_millis(250));
+        assert_eq!(c.http.backoff_max, Duration::from_millis(4000));
+        assert_eq!(c.http.retry_after_max, Duration::from_secs(20));
+        for (vars, variable) in [
+            (
+                vec![("PRICESYNC_SCHEDULE_RETRY_BASE_SECS", "0")],
+                "PRICESYNC_SCHEDULE_RETRY_BASE_SECS",
+            ),
+            (
+                vec![("PRICESYNC_SCHEDULE_RETRY_FACTOR", "0")],
+                "PRICESYNC_SCHEDULE_RETRY_FACTOR",
+            ),
+            (
+                vec![("PRICESYNC_SCHEDULE_RETRY_FACTOR", "1.5")],
+                "PRICESYNC_SCHEDULE_RETRY_FACTOR",
+            ),
+            (
+                vec![
+                    ("PRICESYNC_SCHEDULE_RETRY_BASE_SECS", "600"),
+                    ("PRICESYNC_SCHEDULE_RETRY_MAX_SECS", "60"),
+                ],
+                "PRICESYNC_SCHEDULE_RETRY_MAX_SECS",
+            ),
+            (
+                vec![("PRICESYNC_PROVIDER_MAX_ATTEMPTS", "0")],
+                "PRICESYNC_PROVIDER_MAX_ATTEMPTS",
+            ),
+            (
+                vec![("PRICESYNC_PROVIDER_BACKOFF_MAX_MS", "100")],
+                "PRICESYNC_PROVIDER_BACKOFF_MAX_MS",
+            ),
+        ] {
+            let e = config(&vars).expect_err(variable);
+            assert_eq!(e.variable, variable, "{e}");
+        }
+    }
+
+    #[test]
+    fn provider_priority_names_synced_providers_once() {
+        assert!(config(&[])
+            .expect("defaults")
+            .engine
+            .provider_priority
+            .is_empty());
+        let c = config(&[("PRICING_SYNC_PRIORITY", "nearai, openrouter")]).expect("valid");
+        assert_eq!(c.engine.provider_priority, ["nearai", "openrouter"]);
+        assert_eq!(
+            c.engine.start_order(&c.providers),
+            ["nearai", "openrouter", "featherless", "alibaba-cloud"]
+        );
+        for (value, mentions) in [
+            ("openrouter,nosuch", "unknown provider"),
+            ("xai", "not in PRICING_SYNC_PROVIDERS"),
+            ("nearai,nearai", "twice"),
+        ] {
+            let e = config(&[("PRICING_SYNC_PRIORITY", value)]).expect_err(value);
+            assert_eq!(e.variable, "PRICING_SYNC_PRIORITY");
+            assert!(e.to_string().contains(mentions), "{e}");
+        }
     }
 
     #[test]

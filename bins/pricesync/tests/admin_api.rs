@@ -5,10 +5,11 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::{model, on_both_backends, StubProvider, TestApp, TestDatabase, TOKEN};
 use pricesync::api::types::admin::SyncBusy;
-use pricesync_domain::{JobState, Meter};
+use pricesync_domain::{Cadence, CronSchedule, JobState, Meter};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -450,7 +451,65 @@ async fn ops_endpoints_answer(db: TestDatabase) {
         .unwrap_or(false));
 }
 
+async fn the_status_shows_each_schedules_cron_or_interval(db: TestDatabase) {
+    // Schedules as the servers recorded them: a nightly cron for the
+    // default, an interval of its own for one provider.
+    let nightly = Cadence::Cron(CronSchedule::parse("0 3 * * *").expect("cron"));
+    db.store
+        .ensure_schedule(
+            "default",
+            &["openrouter".to_owned()],
+            &nightly,
+            true,
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("schedule");
+    db.store
+        .ensure_schedule(
+            "provider:featherless",
+            &["featherless".to_owned()],
+            &Cadence::Every(Duration::from_secs(2 * 3600)),
+            true,
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("schedule");
+    let (app, _gate) = start(db, true).await;
+    let (status, sched) = app
+        .admin(
+            reqwest::Method::GET,
+            "/admin/pricing/scheduler/status",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{sched}");
+    let schedules = sched["schedules"].as_array().expect("schedules");
+    let default = schedules
+        .iter()
+        .find(|s| s["name"] == "default")
+        .expect("default");
+    assert_eq!(default["cron"], "0 3 * * *", "{sched}");
+    assert_eq!(default["interval_hours"], Value::Null);
+    let next = default["next_run_at"].as_str().expect("next run");
+    assert!(next.contains("T03:00:00"), "the next slot, in UTC: {next}");
+    let own = schedules
+        .iter()
+        .find(|s| s["name"] == "provider:featherless")
+        .expect("featherless");
+    assert_eq!(own["cron"], Value::Null);
+    assert_eq!(own["interval_hours"], 2.0);
+    // This server's own default schedule is the interval it was given.
+    assert_eq!(sched["interval_hours"], 6.0);
+    assert_eq!(sched["cron"], Value::Null);
+    assert_eq!(
+        sched["next_run_at"].as_str(),
+        own["next_run_at"].as_str().min(Some(next))
+    );
+}
+
 on_both_backends!(
+    the_status_shows_each_schedules_cron_or_interval,
     every_admin_route_needs_a_valid_token,
     without_configured_tokens_the_admin_api_is_closed,
     the_operators_scenario,

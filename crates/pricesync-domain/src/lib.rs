@@ -13,6 +13,8 @@
 //!   implausible price moves ([`HoldPolicy`]);
 //! - UTC time-of-day windows of a price ([`TimeWindow`]);
 //! - what a request cost, exactly, at the time it ran ([`cost`]);
+//! - when a schedule runs: an interval or a cron expression in UTC
+//!   ([`Cadence`], [`CronSchedule`]);
 //! - the states of a sync job ([`JobState`]);
 //! - how a webhook delivery is signed and verified ([`webhook`]).
 //!
@@ -26,6 +28,7 @@ mod ids;
 mod job;
 mod offering;
 mod price;
+mod schedule;
 mod units;
 mod validation;
 pub mod webhook;
@@ -46,6 +49,7 @@ pub use offering::{
     ModelOffering, ModelStatus, OfferingError, PriceSource, PricingKind, StoredOffering,
 };
 pub use price::{ComponentKey, Meter, MeterUnit, PriceComponent, PriceError, UsdPerUnit};
+pub use schedule::{Cadence, CronSchedule, CronScheduleError};
 pub use units::{parse_decimal, scale_down, PriceUnit, UnitError};
 pub use validation::{
     validate_offering, validate_price_list, MagnitudeBounds, RawOffering, RawPricing, SkipReason,

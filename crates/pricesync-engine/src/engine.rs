@@ -100,6 +100,14 @@ impl Engine {
             .into_iter()
             .map(|f| (f.provider().as_str().to_owned(), f))
             .collect();
+        for provider in &config.provider_priority {
+            if !fetchers.contains_key(provider) {
+                return Err(EngineError::UnknownProvider {
+                    name: provider.clone(),
+                    known: fetchers.keys().cloned().collect(),
+                });
+            }
+        }
         if config.scheduler.enabled {
             for provider in &config.scheduler.providers {
                 if !fetchers.contains_key(provider) {
@@ -159,6 +167,11 @@ fn validate(config: &EngineConfig) -> Result<(), EngineError> {
         Some("the poll and janitor intervals must be above zero")
     } else if config.scheduler.enabled && config.scheduler.tick_interval.is_zero() {
         Some("the scheduler tick interval must be above zero")
+    } else if config.scheduler.retry.base.is_zero()
+        || config.scheduler.retry.factor == 0
+        || config.scheduler.retry.max < config.scheduler.retry.base
+    {
+        Some("the retry backoff needs a base above zero, a factor of at least 1 and a maximum not below the base")
     } else if config.webhooks.enabled
         && (config.webhooks.poll_interval.is_zero()
             || config.webhooks.timeout.is_zero()

@@ -4,7 +4,6 @@
 //! next one closer.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use pricesync_domain::JobState;
 use pricesync_store::{NewJob, StoreResult, TickOutcome};
@@ -22,17 +21,19 @@ pub(crate) async fn ensure_schedules(shared: &Shared) -> StoreResult<()> {
     if !config.enabled {
         return Ok(());
     }
-    for (name, providers, interval) in config.schedules() {
-        shared
+    for (name, providers, cadence) in config.schedules() {
+        let schedule = shared
             .store
             .ensure_schedule(
                 &name,
                 &providers,
-                interval,
+                &cadence,
                 config.enabled,
                 config.startup_delay,
             )
             .await?;
+        tracing::info!(schedule = %name, providers = ?providers, cadence = %schedule.cadence,
+            next_run_at = %schedule.next_run_at, "schedule in force");
     }
     Ok(())
 }
@@ -80,16 +81,14 @@ pub(crate) async fn scheduler_loop(shared: Arc<Shared>) {
 }
 
 /// Records how a scheduled run ended: a success keeps the schedule's
-/// interval; a failure brings the next attempt closer, backing off with
-/// each failure in a row (see `SchedulerConfig::retry_delay`).
+/// cadence; a failure brings the next attempt closer, backing off with each
+/// failure in a row (see `RetryBackoff::delay`), never past the next slot.
 pub(crate) async fn record_result(shared: &Shared, schedule: &str, state: JobState) {
     let succeeded = state == JobState::Completed;
+    let backoff = &shared.config.scheduler.retry;
     let delay = match shared.store.get_schedule(schedule).await {
-        Ok(Some(record)) => shared.config.scheduler.retry_delay(
-            record.consecutive_failures + 1,
-            Duration::from_secs(record.interval_seconds),
-        ),
-        _ => shared.config.scheduler.retry_base,
+        Ok(Some(record)) => backoff.delay(record.consecutive_failures + 1, &record.cadence),
+        _ => backoff.base,
     };
     if let Err(e) = shared
         .store

@@ -152,7 +152,8 @@ async fn run_job(shared: &Arc<Shared>, job: JobRecord) {
     job_finished(shared, job.id, Some(state)).await;
 }
 
-/// Runs the job's providers, at most `provider_parallelism` at a time.
+/// Runs the job's providers, at most `provider_parallelism` at a time,
+/// started in priority order (`EngineConfig::start_order`).
 async fn run_providers(
     shared: &Arc<Shared>,
     job: &JobRecord,
@@ -161,16 +162,17 @@ async fn run_providers(
 ) -> Vec<ProviderOutcome> {
     let permits = Arc::new(Semaphore::new(shared.config.provider_parallelism.max(1)));
     let mut providers = JoinSet::new();
-    for provider in job.providers.clone() {
-        let (shared, job, stop, progress, permits) = (
-            shared.clone(),
-            job.clone(),
-            stop.clone(),
-            progress.clone(),
-            permits.clone(),
-        );
+    for provider in shared.config.start_order(&job.providers) {
+        // The permit is taken here, in order, not in the spawned task:
+        // tasks are not polled in the order they were spawned, so only this
+        // makes the priority decide which provider starts next.
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let (shared, job, stop, progress) =
+            (shared.clone(), job.clone(), stop.clone(), progress.clone());
         providers.spawn(async move {
-            let _permit = permits.acquire_owned().await;
+            let _permit = permit;
             let outcome = run_provider(&shared, &job, &provider, &stop).await;
             if let Ok(mut p) = progress.lock() {
                 p.providers_done += 1;

@@ -1,11 +1,15 @@
 //! Schedules: leaderless, exactly-once slots. Every replica may tick; a tick
 //! enqueues a slot's job only through a compare-and-set on the schedule row
-//! in the same transaction, so N replicas produce one job per slot.
+//! in the same transaction, so N replicas produce one job per slot. A slot
+//! is the row's `next_run_at`; the next one is computed from the database
+//! clock's "now" by the schedule's [`Cadence`] (an interval, or a cron
+//! expression in UTC), so interval and cron slots are claimed alike.
 
 use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
+use pricesync_domain::{Cadence, CronSchedule};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -18,12 +22,14 @@ use crate::{JobRecord, NewJob, ScheduleSlot, Store, StoreError, StoreResult};
 /// A schedule as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleRecord {
-    /// Its name (`default`, or `provider:<name>` for a provider's own interval).
+    /// Its name (`default`, or `provider:<name>` for a provider's own
+    /// interval or cron expression).
     pub name: String,
     /// The providers each run syncs.
     pub providers: Vec<String>,
-    /// Time between runs, in seconds.
-    pub interval_seconds: u64,
+    /// When it runs: every interval, or at the slots of a cron expression
+    /// in UTC.
+    pub cadence: Cadence,
     /// Whether ticks enqueue runs.
     pub enabled: bool,
     /// When the next run is due.
@@ -48,20 +54,42 @@ struct ScheduleRow {
     last_job_id: Option<SqlUuid>,
     consecutive_failures: i32,
     version: i64,
+    cron_expression: Option<String>,
 }
 
-impl From<ScheduleRow> for ScheduleRecord {
-    fn from(row: ScheduleRow) -> Self {
-        Self {
-            name: row.name,
+impl ScheduleRow {
+    /// The row's cadence: its cron expression when it has one, else its
+    /// interval.
+    fn cadence(&self) -> StoreResult<Cadence> {
+        match &self.cron_expression {
+            Some(expression) => CronSchedule::parse(expression)
+                .map(Cadence::Cron)
+                .map_err(|e| StoreError::corrupt_because(format!("schedule {}", self.name), e)),
+            None => match u64::try_from(self.interval_seconds) {
+                Ok(s) if s > 0 => Ok(Cadence::Every(Duration::from_secs(s))),
+                _ => Err(StoreError::corrupt(format!(
+                    "schedule {} has interval_seconds {}",
+                    self.name, self.interval_seconds
+                ))),
+            },
+        }
+    }
+}
+
+impl TryFrom<ScheduleRow> for ScheduleRecord {
+    type Error = StoreError;
+
+    fn try_from(row: ScheduleRow) -> StoreResult<Self> {
+        Ok(Self {
+            cadence: row.cadence()?,
             providers: row.providers.split(',').map(str::to_owned).collect(),
-            interval_seconds: u64::try_from(row.interval_seconds).unwrap_or(0),
             enabled: row.enabled,
             next_run_at: row.next_run_at.0,
             last_slot_at: row.last_slot_at.map(|t| t.0),
             last_job_id: row.last_job_id.map(|u| u.0),
             consecutive_failures: u32::try_from(row.consecutive_failures).unwrap_or(0),
-        }
+            name: row.name,
+        })
     }
 }
 
@@ -98,7 +126,19 @@ enum TickResult {
     LostRace,
 }
 
-fn interval_seconds(interval: Duration) -> StoreResult<i64> {
+/// The `interval_seconds` column of a schedule: its interval, or for a
+/// cron schedule the gap between the expression's next two slots after
+/// `now` (what a binary without cron support would run it by; see the
+/// migration `2026-11-30-000004_cron_schedules`).
+fn interval_seconds(cadence: &Cadence, now: OffsetDateTime) -> StoreResult<i64> {
+    let interval = match cadence {
+        Cadence::Every(interval) => *interval,
+        Cadence::Cron(cron) => cron
+            .next_after(now)
+            .and_then(|first| Some((first, cron.next_after(first)?)))
+            .and_then(|(first, second)| Duration::try_from(second - first).ok())
+            .unwrap_or(Duration::from_secs(24 * 3600)),
+    };
     match i64::try_from(interval.as_secs()) {
         Ok(s) if s > 0 => Ok(s),
         _ => Err(StoreError::InvalidArgument(format!(
@@ -107,68 +147,129 @@ fn interval_seconds(interval: Duration) -> StoreResult<i64> {
     }
 }
 
+/// The run after one at `now`, by `cadence`; an error names the schedule
+/// when there is none (a cron expression with no slot left in range).
+fn next_run(name: &str, cadence: &Cadence, now: OffsetDateTime) -> StoreResult<SqlTime> {
+    cadence.next_after(now).map(SqlTime).ok_or_else(|| {
+        StoreError::InvalidArgument(format!(
+            "schedule {name} ({cadence}) has no run after {now}"
+        ))
+    })
+}
+
+/// How often [`Store::ensure_schedule`] re-reads a row that a concurrent
+/// writer changed under it before giving up.
+const ENSURE_ATTEMPTS: usize = 5;
+
 impl Store {
-    /// Creates the schedule if it does not exist (first run `first_delay`
-    /// from now), else updates its providers, interval and switch, keeping
-    /// its next run — brought forward if the new interval makes it sooner,
-    /// and, if it is already due, put `first_delay` from now (one catch-up
-    /// run after a start-up delay, not a burst).
+    /// Creates the schedule if it does not exist, else updates its
+    /// providers, cadence and switch, keeping its next run, with these
+    /// exceptions (all times on the database clock):
+    ///
+    /// - a new interval schedule first runs `first_delay` from now; a new
+    ///   cron schedule at its first slot;
+    /// - an interval schedule's next run is brought forward to one interval
+    ///   from now if that is sooner; a cron schedule whose expression
+    ///   changed (or that was an interval schedule) next runs at the new
+    ///   expression's first slot;
+    /// - a run already due (slots were missed while no engine ran) is put
+    ///   `first_delay` from now: one catch-up run after a start-up delay,
+    ///   not a burst. An interval schedule also waits for the delay when its
+    ///   run is due within it; a cron slot still ahead is kept.
+    ///
+    /// The update is a compare-and-set on the row's version, like a tick.
     pub async fn ensure_schedule(
         &self,
         name: &str,
         providers: &[String],
-        interval: Duration,
+        cadence: &Cadence,
         enabled: bool,
         first_delay: Duration,
     ) -> StoreResult<ScheduleRecord> {
-        let seconds = interval_seconds(interval)?;
         let providers = providers.join(",");
-        on_conn!(self, writer, |conn| {
-            conn.transaction(async |conn| -> StoreResult<()> {
-                let inserted = diesel::insert_into(schedules::table)
-                    .values((
-                        schedules::name.eq(name),
+        let cron = cadence.cron().map(CronSchedule::expression);
+        let delay = time::Duration::try_from(first_delay).map_err(|_| {
+            StoreError::InvalidArgument(format!("start-up delay {first_delay:?} is too long"))
+        })?;
+        for _ in 0..ENSURE_ATTEMPTS {
+            let written: bool = on_conn!(self, writer, |conn| {
+                conn.transaction(async |conn| -> StoreResult<bool> {
+                    let now: SqlTime = diesel::select(DbNow).get_result(conn).await?;
+                    let now = now.0;
+                    let seconds = interval_seconds(cadence, now)?;
+                    let stored: Option<ScheduleRow> = schedules::table
+                        .filter(schedules::name.eq(name))
+                        .select(ScheduleRow::as_select())
+                        .first(conn)
+                        .await
+                        .optional()?;
+                    let Some(stored) = stored else {
+                        let first = match cadence {
+                            Cadence::Every(_) => SqlTime(now + delay),
+                            Cadence::Cron(_) => next_run(name, cadence, now)?,
+                        };
+                        let inserted = diesel::insert_into(schedules::table)
+                            .values((
+                                schedules::name.eq(name),
+                                schedules::providers.eq(&providers),
+                                schedules::interval_seconds.eq(seconds),
+                                schedules::cron_expression.eq(cron),
+                                schedules::enabled.eq(enabled),
+                                schedules::next_run_at.eq(first),
+                            ))
+                            .on_conflict_do_nothing()
+                            .execute(conn)
+                            .await?;
+                        return Ok(inserted == 1);
+                    };
+                    let mut next = stored.next_run_at.0;
+                    match cadence {
+                        Cadence::Every(_) => {
+                            next = next.min(next_run(name, cadence, now)?.0);
+                            next = next.max(now + delay);
+                        }
+                        Cadence::Cron(_) => {
+                            if stored.cron_expression.as_deref() != cron {
+                                next = next_run(name, cadence, now)?.0;
+                            } else if next <= now {
+                                next = now + delay;
+                            }
+                        }
+                    }
+                    let updated = diesel::update(
+                        schedules::table
+                            .filter(schedules::name.eq(name))
+                            .filter(schedules::version.eq(stored.version)),
+                    )
+                    .set((
                         schedules::providers.eq(&providers),
                         schedules::interval_seconds.eq(seconds),
+                        schedules::cron_expression.eq(cron),
                         schedules::enabled.eq(enabled),
-                        schedules::next_run_at.eq(DbNowPlus::after(first_delay)),
+                        schedules::next_run_at.eq(SqlTime(next)),
+                        schedules::updated_at.eq(DbNow),
+                        schedules::version.eq(stored.version + 1),
                     ))
-                    .on_conflict_do_nothing()
                     .execute(conn)
                     .await?;
-                if inserted == 0 {
-                    diesel::update(schedules::table.filter(schedules::name.eq(name)))
-                        .set((
-                            schedules::providers.eq(&providers),
-                            schedules::interval_seconds.eq(seconds),
-                            schedules::enabled.eq(enabled),
-                            schedules::updated_at.eq(DbNow),
-                            schedules::version.eq(schedules::version + 1),
-                        ))
-                        .execute(conn)
-                        .await?;
-                    diesel::update(
-                        schedules::table
-                            .filter(schedules::name.eq(name))
-                            .filter(schedules::next_run_at.gt(DbNowPlus::after(interval))),
-                    )
-                    .set(schedules::next_run_at.eq(DbNowPlus::after(interval)))
-                    .execute(conn)
-                    .await?;
-                    // A run already due waits for the start-up delay.
-                    diesel::update(
-                        schedules::table
-                            .filter(schedules::name.eq(name))
-                            .filter(schedules::next_run_at.lt(DbNowPlus::after(first_delay))),
-                    )
-                    .set(schedules::next_run_at.eq(DbNowPlus::after(first_delay)))
-                    .execute(conn)
-                    .await?;
-                }
-                Ok(())
-            })
-            .await?;
-        });
+                    Ok(updated == 1)
+                })
+                .await?
+            });
+            if written {
+                return self
+                    .get_schedule(name)
+                    .await?
+                    .ok_or_else(|| StoreError::corrupt(format!("schedule {name} vanished")));
+            }
+        }
+        // Ticks of other engines kept advancing the row: it stands as they
+        // left it; the next start-up writes it again.
+        tracing::warn!(
+            schedule = name,
+            attempts = ENSURE_ATTEMPTS,
+            "the schedule kept changing while it was being written; left as it is"
+        );
         self.get_schedule(name)
             .await?
             .ok_or_else(|| StoreError::corrupt(format!("schedule {name} vanished")))
@@ -184,7 +285,7 @@ impl Store {
                 .await
                 .optional()?
         });
-        Ok(row.map(ScheduleRecord::from))
+        row.map(ScheduleRecord::try_from).transpose()
     }
 
     /// Every schedule, by name.
@@ -196,24 +297,28 @@ impl Store {
                 .load(conn)
                 .await?
         });
-        Ok(rows.into_iter().map(ScheduleRecord::from).collect())
+        rows.into_iter().map(ScheduleRecord::try_from).collect()
     }
 
     /// Ticks a schedule: when due, advances it (next run one interval from
-    /// now: missed slots make one catch-up run, not a burst) and enqueues the
-    /// slot's job, all in one transaction guarded by a compare-and-set on the
-    /// row's version. `job` gives the job's settings; its providers and
+    /// now, or the cron expression's first slot after now: missed slots make
+    /// one catch-up run, not a burst) and enqueues the slot's job, all in
+    /// one transaction guarded by a compare-and-set on the row's version. `job` gives the job's settings; its providers and
     /// schedule slot are the schedule's.
     pub async fn tick_schedule(&self, name: &str, job: &NewJob) -> StoreResult<TickOutcome> {
         let result: Result<TickResult, Refusal> = on_conn!(self, writer, |conn| {
             let tick = conn.transaction(async |conn| -> Result<TickResult, EnqueueAbort> {
-                let row: Option<(ScheduleRow, bool)> = schedules::table
+                let row: Option<(ScheduleRow, bool, SqlTime)> = schedules::table
                     .filter(schedules::name.eq(name))
-                    .select((ScheduleRow::as_select(), schedules::next_run_at.le(DbNow)))
+                    .select((
+                        ScheduleRow::as_select(),
+                        schedules::next_run_at.le(DbNow),
+                        DbNow,
+                    ))
                     .first(conn)
                     .await
                     .optional()?;
-                let Some((row, due)) = row else {
+                let Some((row, due, now)) = row else {
                     return Err(EnqueueAbort::Store(StoreError::InvalidArgument(format!(
                         "no schedule named {name}"
                     ))));
@@ -224,8 +329,7 @@ impl Store {
                 if !due {
                     return Ok(TickResult::NotDue(row.next_run_at.0));
                 }
-                let interval =
-                    Duration::from_secs(u64::try_from(row.interval_seconds).unwrap_or(1));
+                let next = next_run(name, &row.cadence()?, now.0)?;
                 let advanced = diesel::update(
                     schedules::table
                         .filter(schedules::name.eq(name))
@@ -234,7 +338,7 @@ impl Store {
                 .set((
                     schedules::version.eq(row.version + 1),
                     schedules::last_slot_at.eq(Some(row.next_run_at)),
-                    schedules::next_run_at.eq(DbNowPlus::after(interval)),
+                    schedules::next_run_at.eq(next),
                     schedules::updated_at.eq(DbNow),
                 ))
                 .execute(conn)
@@ -305,8 +409,9 @@ impl Store {
     }
 
     /// Records how a scheduled run ended. A failure brings the next run
-    /// forward to `retry_after` from now (the caller computes the backoff);
-    /// a success resets the failure count.
+    /// forward to `retry_after` from now (the caller computes the backoff),
+    /// never later: a retry never goes past the schedule's next slot. A
+    /// success resets the failure count.
     pub async fn record_schedule_result(
         &self,
         name: &str,

@@ -226,6 +226,7 @@ diesel::table! {
         consecutive_failures -> Integer,
         version -> BigInt,
         updated_at -> DbTimestamp,
+        cron_expression -> Nullable<Text>,
     }
 }
 

@@ -415,6 +415,36 @@ impl Store {
         }
     }
 
+    /// The database clock's current time (what schedules are compared to).
+    pub async fn database_now_for_tests(&self) -> crate::StoreResult<time::OffsetDateTime> {
+        use crate::sql_types::{DbNow, SqlTime};
+        use diesel_async::RunQueryDsl;
+        let now: SqlTime = crate::store::on_conn!(self, readers, |conn| {
+            diesel::select(DbNow).get_result(conn).await?
+        });
+        Ok(now.0)
+    }
+
+    /// Makes a schedule overdue by `by`, as if every engine had been down
+    /// since then.
+    pub async fn make_schedule_overdue_for_tests(
+        &self,
+        name: &str,
+        by: std::time::Duration,
+    ) -> crate::StoreResult<()> {
+        use crate::schema::pricing_sync_schedules as schedules;
+        use crate::sql_types::DbNowPlus;
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        crate::store::on_conn!(self, writer, |conn| {
+            diesel::update(schedules::table.filter(schedules::name.eq(name)))
+                .set(schedules::next_run_at.eq(DbNowPlus::before(by)))
+                .execute(conn)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Makes a schedule due now.
     pub async fn make_schedule_due_for_tests(&self, name: &str) -> crate::StoreResult<()> {
         use crate::schema::pricing_sync_schedules as schedules;

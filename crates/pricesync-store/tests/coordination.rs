@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pricesync_domain::{
-    diff_price_lists, parse_decimal, validate_price_list, ComponentKey, JobState, Meter,
-    PriceSource, ProviderId, ProviderRunStatus, RawOffering, RawPricing, ShrinkGuard,
-    ValidationPolicy,
+    diff_price_lists, parse_decimal, validate_price_list, Cadence, ComponentKey, CronSchedule,
+    JobState, Meter, PriceSource, ProviderId, ProviderRunStatus, RawOffering, RawPricing,
+    ShrinkGuard, ValidationPolicy,
 };
 use pricesync_store::{
     CancelOutcome, EnqueueOutcome, HeartbeatOutcome, JobProgress, JobRecord, NewJob,
@@ -702,7 +702,7 @@ async fn a_due_slot_yields_one_job_and_busy_providers_skip_it(store: Store) {
         .ensure_schedule(
             "default",
             &names,
-            Duration::from_secs(6 * 3600),
+            &Cadence::Every(Duration::from_secs(6 * 3600)),
             true,
             Duration::from_secs(30),
         )
@@ -770,7 +770,7 @@ async fn concurrent_ticks_produce_one_job_per_slot(store: Store) {
         .ensure_schedule(
             "default",
             &names,
-            Duration::from_secs(3600),
+            &Cadence::Every(Duration::from_secs(3600)),
             true,
             Duration::ZERO,
         )
@@ -808,7 +808,7 @@ async fn a_failure_brings_the_next_run_forward(store: Store) {
         .ensure_schedule(
             "default",
             &names,
-            Duration::from_secs(6 * 3600),
+            &Cadence::Every(Duration::from_secs(6 * 3600)),
             true,
             Duration::from_secs(6 * 3600),
         )
@@ -843,7 +843,7 @@ async fn a_failure_brings_the_next_run_forward(store: Store) {
         .ensure_schedule(
             "default",
             &names,
-            Duration::from_secs(3600),
+            &Cadence::Every(Duration::from_secs(3600)),
             false,
             Duration::ZERO,
         )
@@ -863,7 +863,231 @@ async fn a_failure_brings_the_next_run_forward(store: Store) {
     );
 }
 
+fn hourly() -> Cadence {
+    Cadence::Cron(CronSchedule::parse("0 * * * *").expect("cron"))
+}
+
+/// The database clock's "now", as the schedules see it.
+async fn db_now(store: &Store) -> time::OffsetDateTime {
+    store.database_now_for_tests().await.expect("now")
+}
+
+async fn a_cron_schedule_first_runs_at_its_next_slot(store: Store) {
+    let names = vec!["openrouter".to_owned()];
+    let before = db_now(&store).await;
+    let schedule = store
+        .ensure_schedule("default", &names, &hourly(), true, Duration::from_secs(30))
+        .await
+        .expect("schedule");
+    assert_eq!(schedule.cadence, hourly());
+    // Not after the start-up delay: at the slot, on the hour, in UTC.
+    let slot = schedule.next_run_at;
+    assert_eq!((slot.minute(), slot.second(), slot.nanosecond()), (0, 0, 0));
+    assert_eq!(slot.offset(), time::UtcOffset::UTC);
+    assert!(
+        slot > before && slot - before <= time::Duration::hours(1),
+        "{before} → {slot}"
+    );
+    // Written again unchanged (a restart, another replica): the slot stays.
+    let again = store
+        .ensure_schedule("default", &names, &hourly(), true, Duration::from_secs(30))
+        .await
+        .expect("schedule");
+    assert_eq!(again.next_run_at, slot);
+    // A new expression moves the next run to its own first slot.
+    let daily = Cadence::Cron(CronSchedule::parse("30 3 * * *").expect("cron"));
+    let changed = store
+        .ensure_schedule("default", &names, &daily, true, Duration::from_secs(30))
+        .await
+        .expect("schedule");
+    assert_eq!(
+        (changed.next_run_at.hour(), changed.next_run_at.minute()),
+        (3, 30)
+    );
+    // Back to an interval: at most one interval away.
+    let every = store
+        .ensure_schedule(
+            "default",
+            &names,
+            &Cadence::Every(Duration::from_secs(600)),
+            true,
+            Duration::ZERO,
+        )
+        .await
+        .expect("schedule");
+    assert_eq!(every.cadence, Cadence::Every(Duration::from_secs(600)));
+    assert!(every.next_run_at - db_now(&store).await <= time::Duration::seconds(600));
+}
+
+async fn concurrent_ticks_make_one_job_per_cron_slot(store: Store) {
+    let names = vec!["openrouter".to_owned()];
+    store
+        .ensure_schedule("default", &names, &hourly(), true, Duration::ZERO)
+        .await
+        .expect("schedule");
+    store
+        .make_schedule_due_for_tests("default")
+        .await
+        .expect("due");
+    let slot = store
+        .get_schedule("default")
+        .await
+        .expect("get")
+        .expect("stored")
+        .next_run_at;
+    let store = Arc::new(store);
+    let template = NewJob {
+        triggered_by: "scheduler".into(),
+        ..job(&["openrouter"])
+    };
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            let template = template.clone();
+            tokio::spawn(async move { store.tick_schedule("default", &template).await })
+        })
+        .collect();
+    let mut jobs = Vec::new();
+    for task in tasks {
+        match task.await.expect("task").expect("tick") {
+            TickOutcome::Enqueued(job) => jobs.push(job),
+            TickOutcome::LostRace | TickOutcome::NotDue { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(jobs.len(), 1, "one job for the slot: {jobs:?}");
+    assert_eq!(store.active_jobs().await.expect("active").len(), 1);
+    let after = store
+        .get_schedule("default")
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(after.last_slot_at, Some(slot));
+    assert_eq!(after.last_job_id, Some(jobs[0].id));
+    // The next slot is the expression's next one after now: on the hour,
+    // within the hour ahead.
+    let now = db_now(&store).await;
+    assert_eq!(
+        (after.next_run_at.minute(), after.next_run_at.second()),
+        (0, 0)
+    );
+    assert!(after.next_run_at > now && after.next_run_at - now <= time::Duration::hours(1));
+}
+
+async fn cron_slots_missed_while_everything_was_down_make_one_run(store: Store) {
+    let names = vec!["openrouter".to_owned()];
+    store
+        .ensure_schedule("default", &names, &hourly(), true, Duration::ZERO)
+        .await
+        .expect("schedule");
+    // Three days of hourly slots missed.
+    store
+        .make_schedule_overdue_for_tests("default", Duration::from_secs(3 * 24 * 3600))
+        .await
+        .expect("overdue");
+    // An engine starts: the overdue run waits for the start-up delay
+    // (zero here) instead of running 72 times.
+    let restarted = store
+        .ensure_schedule("default", &names, &hourly(), true, Duration::ZERO)
+        .await
+        .expect("schedule");
+    assert!(restarted.next_run_at <= db_now(&store).await);
+    let template = NewJob {
+        triggered_by: "scheduler".into(),
+        ..job(&["openrouter"])
+    };
+    let mut outcomes = Vec::new();
+    for _ in 0..5 {
+        outcomes.push(
+            store
+                .tick_schedule("default", &template)
+                .await
+                .expect("tick"),
+        );
+    }
+    let enqueued = outcomes
+        .iter()
+        .filter(|o| matches!(o, TickOutcome::Enqueued(_)))
+        .count();
+    assert_eq!(enqueued, 1, "one catch-up run: {outcomes:?}");
+    assert!(matches!(outcomes[0], TickOutcome::Enqueued(_)));
+    for outcome in &outcomes[1..] {
+        match outcome {
+            TickOutcome::NotDue { next_run_at } => {
+                assert_eq!((next_run_at.minute(), next_run_at.second()), (0, 0));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // The same without a restart in between (ticks of an engine that was
+    // paused, not restarted): still one run.
+    let finished = store.active_jobs().await.expect("active");
+    for job in finished {
+        store.cancel_job(job.id, "test").await.expect("cancel");
+    }
+    store
+        .make_schedule_overdue_for_tests("default", Duration::from_secs(3 * 24 * 3600))
+        .await
+        .expect("overdue");
+    let mut enqueued = 0;
+    for _ in 0..5 {
+        if let TickOutcome::Enqueued(_) = store
+            .tick_schedule("default", &template)
+            .await
+            .expect("tick")
+        {
+            enqueued += 1;
+        }
+    }
+    assert_eq!(enqueued, 1);
+}
+
+async fn a_failed_cron_run_retries_before_its_next_slot_never_after(store: Store) {
+    let names = vec!["openrouter".to_owned()];
+    // A slot far ahead (the next 29 February): a 60 s retry comes first.
+    let leap_day = Cadence::Cron(CronSchedule::parse("0 3 29 2 *").expect("cron"));
+    let slot = store
+        .ensure_schedule("default", &names, &leap_day, true, Duration::ZERO)
+        .await
+        .expect("schedule")
+        .next_run_at;
+    store
+        .record_schedule_result("default", false, Duration::from_secs(60))
+        .await
+        .expect("record");
+    let retried = store
+        .get_schedule("default")
+        .await
+        .expect("get")
+        .expect("stored");
+    let now = db_now(&store).await;
+    assert!(retried.next_run_at < slot);
+    assert!(retried.next_run_at - now <= time::Duration::seconds(60));
+    assert_eq!(retried.consecutive_failures, 1);
+    // An hourly slot comes before a two-day retry: the slot stays.
+    let slot = store
+        .ensure_schedule("default", &names, &hourly(), true, Duration::ZERO)
+        .await
+        .expect("schedule")
+        .next_run_at;
+    store
+        .record_schedule_result("default", false, Duration::from_secs(2 * 24 * 3600))
+        .await
+        .expect("record");
+    let kept = store
+        .get_schedule("default")
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(kept.next_run_at, slot);
+    assert_eq!(kept.consecutive_failures, 2);
+}
+
 pricesync_store::on_both_backends!(
+    a_cron_schedule_first_runs_at_its_next_slot,
+    concurrent_ticks_make_one_job_per_cron_slot,
+    cron_slots_missed_while_everything_was_down_make_one_run,
+    a_failed_cron_run_retries_before_its_next_slot_never_after,
     a_lease_has_one_holder_until_it_expires,
     a_cancel_survives_the_workers_death,
     a_stale_fence_cannot_write_prices,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use pricesync_domain::{JobState, ProviderRunStatus};
+use pricesync_domain::{Cadence, JobState, ProviderRunStatus};
 use pricesync_engine::JobView;
 use pricesync_store::{JobRecord, Lease, ProviderLog, ScheduleRecord};
 use serde::{Deserialize, Serialize};
@@ -584,8 +584,13 @@ pub struct Schedule {
     pub providers: Vec<String>,
     /// Whether it runs.
     pub enabled: bool,
-    /// Its interval, in hours.
-    pub interval_hours: f64,
+    /// Its interval, in hours; `null` for a cron schedule.
+    #[schema(required = true)]
+    pub interval_hours: Option<f64>,
+    /// Its cron expression (five fields, UTC); `null` for an interval
+    /// schedule.
+    #[schema(required = true)]
+    pub cron: Option<String>,
     /// When it runs next.
     #[serde(with = "rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -607,7 +612,8 @@ impl From<&ScheduleRecord> for Schedule {
             name: s.name.clone(),
             providers: s.providers.clone(),
             enabled: s.enabled,
-            interval_hours: s.interval_seconds as f64 / 3600.0,
+            interval_hours: interval_hours(&s.cadence),
+            cron: cron_expression(&s.cadence),
             next_run_at: s.next_run_at,
             last_slot_at: s.last_slot_at,
             last_sync_id: s.last_job_id,
@@ -616,14 +622,37 @@ impl From<&ScheduleRecord> for Schedule {
     }
 }
 
+/// How a schedule runs, for people: `every 6 h` or `cron "0 3 * * *" UTC`.
+pub(crate) fn describe_cadence(interval_hours: Option<f64>, cron: Option<&str>) -> String {
+    match (cron, interval_hours) {
+        (Some(cron), _) => format!("cron \"{cron}\" UTC"),
+        (None, Some(hours)) => format!("every {hours} h"),
+        (None, None) => "no cadence".to_owned(),
+    }
+}
+
+fn interval_hours(cadence: &Cadence) -> Option<f64> {
+    cadence.interval().map(|i| i.as_secs_f64() / 3600.0)
+}
+
+fn cron_expression(cadence: &Cadence) -> Option<String> {
+    cadence.cron().map(|c| c.expression().to_owned())
+}
+
 /// The scheduler and each provider's last sync.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SchedulerStatus {
     /// Whether the scheduler runs.
     pub enabled: bool,
-    /// The configured interval, in hours.
-    pub interval_hours: f64,
+    /// The default schedule's interval, in hours; `null` when it follows a
+    /// cron expression.
+    #[schema(required = true)]
+    pub interval_hours: Option<f64>,
+    /// The default schedule's cron expression (five fields, UTC); `null`
+    /// when it runs by an interval.
+    #[schema(required = true)]
+    pub cron: Option<String>,
     /// The configured providers.
     pub providers: Vec<String>,
     /// The next run of any enabled schedule.
@@ -640,7 +669,7 @@ impl SchedulerStatus {
     /// What the servers sharing the database run, read from the schedules
     /// they recorded (not from this process's environment, which may
     /// differ): enabled when a schedule is, the `default` schedule's
-    /// interval, every scheduled provider. `None` when no server has
+    /// interval or cron expression, every scheduled provider. `None` when no server has
     /// recorded a schedule yet.
     pub(crate) async fn recorded(
         store: &pricesync_store::Store,
@@ -661,7 +690,7 @@ impl SchedulerStatus {
         }
         let config = pricesync_engine::SchedulerConfig {
             enabled: schedules.iter().any(|s| s.enabled),
-            interval: std::time::Duration::from_secs(main.interval_seconds),
+            cadence: main.cadence.clone(),
             providers: providers.clone(),
             ..pricesync_engine::SchedulerConfig::default()
         };
@@ -686,7 +715,8 @@ impl SchedulerStatus {
         }
         Ok(Self {
             enabled: config.enabled,
-            interval_hours: config.interval.as_secs_f64() / 3600.0,
+            interval_hours: interval_hours(&config.cadence),
+            cron: cron_expression(&config.cadence),
             providers: config.providers.clone(),
             next_run_at: schedules
                 .iter()

@@ -1,0 +1,1 @@
+ALTER TABLE pricing_sync_schedules DROP COLUMN cron_expression;
