@@ -21,8 +21,8 @@ use common::{free_port, sync, wait_for, Server, TestDatabase, E2E_TOKEN};
 /// Fast retries and polls, so the outage is short.
 const FAST: [(&str, &str); 5] = [
     ("PRICESYNC_WEBHOOK_POLL_MS", "50"),
-    ("PRICESYNC_WEBHOOK_RETRY_BASE_MS", "200"),
-    ("PRICESYNC_WEBHOOK_RETRY_CAP_SECS", "1"),
+    ("PRICESYNC_WEBHOOK_RETRY_BASE_SECS", "1"),
+    ("PRICESYNC_WEBHOOK_RETRY_MAX_SECS", "1"),
     ("PRICESYNC_WEBHOOK_TIMEOUT_SECS", "2"),
     ("PRICESYNC_WEBHOOK_MAX_ATTEMPTS", "100"),
 ];

@@ -517,29 +517,31 @@ fn provider_priority(env: &Env<'_>, providers: &[String]) -> Result<Vec<String>,
     Ok(priority)
 }
 
-/// `PRICESYNC_SCHEDULE_RETRY_*`: how soon a failed scheduled run is retried.
-fn retry_backoff(env: &Env<'_>, defaults: RetryBackoff) -> Result<RetryBackoff, ConfigError> {
+/// `PRICESYNC_<SCOPE>_RETRY_{BASE_SECS,FACTOR,MAX_SECS}`: how soon a
+/// failure is retried (`SCHEDULE`: a failed scheduled run; `WEBHOOK`: a
+/// failed webhook delivery).
+fn retry_backoff(
+    env: &Env<'_>,
+    scope: &str,
+    defaults: RetryBackoff,
+) -> Result<RetryBackoff, ConfigError> {
+    let base_variable = format!("PRICESYNC_{scope}_RETRY_BASE_SECS");
+    let max_variable = format!("PRICESYNC_{scope}_RETRY_MAX_SECS");
     let backoff = RetryBackoff {
-        base: env.or(
-            "PRICESYNC_SCHEDULE_RETRY_BASE_SECS",
-            defaults.base,
-            seconds(86_400),
+        base: env.or(&base_variable, defaults.base, seconds(86_400))?,
+        factor: env.or(
+            &format!("PRICESYNC_{scope}_RETRY_FACTOR"),
+            defaults.factor,
+            |v| positive(10)(v).map(|n| n as u32),
         )?,
-        factor: env.or("PRICESYNC_SCHEDULE_RETRY_FACTOR", defaults.factor, |v| {
-            positive(10)(v).map(|n| n as u32)
-        })?,
-        max: env.or(
-            "PRICESYNC_SCHEDULE_RETRY_MAX_SECS",
-            defaults.max,
-            seconds(7 * 86_400),
-        )?,
+        max: env.or(&max_variable, defaults.max, seconds(7 * 86_400))?,
     };
     if backoff.max < backoff.base {
         return Err(ConfigError {
-            variable: "PRICESYNC_SCHEDULE_RETRY_MAX_SECS".to_owned(),
+            variable: max_variable,
             value: backoff.max.as_secs().to_string(),
             reason: format!(
-                "must not be below PRICESYNC_SCHEDULE_RETRY_BASE_SECS ({} s)",
+                "must not be below {base_variable} ({} s)",
                 backoff.base.as_secs()
             ),
             source: None,
@@ -620,7 +622,7 @@ fn engine_config(
         cadence: default_cadence,
         providers: providers.to_vec(),
         provider_cadences,
-        retry: retry_backoff(env, defaults.scheduler.retry)?,
+        retry: retry_backoff(env, "SCHEDULE", defaults.scheduler.retry)?,
         startup_delay: env.or(
             "PRICING_SYNC_STARTUP_DELAY_SECS",
             defaults.scheduler.startup_delay,
@@ -671,7 +673,7 @@ fn engine_config(
 
 /// The webhook dispatcher's settings (`PRICESYNC_WEBHOOK*`).
 fn webhook_config(env: &Env<'_>, defaults: &WebhookConfig) -> Result<WebhookConfig, ConfigError> {
-    let config = WebhookConfig {
+    Ok(WebhookConfig {
         enabled: env.or("PRICESYNC_WEBHOOKS_ENABLED", defaults.enabled, boolean)?,
         poll_interval: env.or(
             "PRICESYNC_WEBHOOK_POLL_MS",
@@ -688,27 +690,9 @@ fn webhook_config(env: &Env<'_>, defaults: &WebhookConfig) -> Result<WebhookConf
             defaults.max_attempts,
             |v| positive(100)(v).map(|n| n as u32),
         )?,
-        retry_base: env.or(
-            "PRICESYNC_WEBHOOK_RETRY_BASE_MS",
-            defaults.retry_base,
-            millis(86_400_000),
-        )?,
-        retry_cap: env.or(
-            "PRICESYNC_WEBHOOK_RETRY_CAP_SECS",
-            defaults.retry_cap,
-            seconds(86_400),
-        )?,
+        retry: retry_backoff(env, "WEBHOOK", defaults.retry)?,
         ..defaults.clone()
-    };
-    if config.retry_base > config.retry_cap {
-        return Err(ConfigError {
-            variable: "PRICESYNC_WEBHOOK_RETRY_BASE_MS".to_owned(),
-            value: config.retry_base.as_millis().to_string(),
-            reason: "must not be longer than PRICESYNC_WEBHOOK_RETRY_CAP_SECS".into(),
-            source: None,
-        });
-    }
-    Ok(config)
+    })
 }
 
 /// A whole number from 1 to `max`.
@@ -747,8 +731,9 @@ mod tests {
         let c = config(&[]).expect("defaults");
         assert_eq!(c.engine.webhooks, WebhookConfig::default());
         let c = config(&[
-            ("PRICESYNC_WEBHOOK_RETRY_BASE_MS", "250"),
-            ("PRICESYNC_WEBHOOK_RETRY_CAP_SECS", "60"),
+            ("PRICESYNC_WEBHOOK_RETRY_BASE_SECS", "2"),
+            ("PRICESYNC_WEBHOOK_RETRY_FACTOR", "3"),
+            ("PRICESYNC_WEBHOOK_RETRY_MAX_SECS", "60"),
             ("PRICESYNC_WEBHOOK_MAX_ATTEMPTS", "3"),
             ("PRICESYNC_WEBHOOK_TIMEOUT_SECS", "2"),
             ("PRICESYNC_WEBHOOK_POLL_MS", "100"),
@@ -758,16 +743,18 @@ mod tests {
         let w = &c.engine.webhooks;
         assert_eq!(
             (
-                w.retry_base,
-                w.retry_cap,
+                w.retry,
                 w.max_attempts,
                 w.timeout,
                 w.poll_interval,
                 w.enabled
             ),
             (
-                Duration::from_millis(250),
-                Duration::from_secs(60),
+                RetryBackoff {
+                    base: Duration::from_secs(2),
+                    factor: 3,
+                    max: Duration::from_secs(60)
+                },
                 3,
                 Duration::from_secs(2),
                 Duration::from_millis(100),
@@ -777,7 +764,7 @@ mod tests {
         for (variable, value) in [
             ("PRICESYNC_WEBHOOK_MAX_ATTEMPTS", "0"),
             ("PRICESYNC_WEBHOOK_TIMEOUT_SECS", "ten"),
-            ("PRICESYNC_WEBHOOK_RETRY_BASE_MS", "7200000"),
+            ("PRICESYNC_WEBHOOK_RETRY_MAX_SECS", "5"),
         ] {
             let e = config(&[(variable, value)]).expect_err(variable);
             assert_eq!(e.variable, variable);

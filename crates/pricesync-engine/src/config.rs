@@ -162,9 +162,9 @@ impl Default for RetryBackoff {
 }
 
 impl RetryBackoff {
-    /// The wait before the next attempt after `failures` failed runs in a
-    /// row of a schedule that runs by `cadence`.
-    pub fn delay(&self, failures: u32, cadence: &Cadence) -> Duration {
+    /// The wait after `failures` failures in a row (from 1):
+    /// `base × factor^(failures − 1)`, capped at `max`.
+    pub fn wait(&self, failures: u32) -> Duration {
         let mut wait = self.base;
         for _ in 1..failures {
             if wait >= self.max {
@@ -172,7 +172,19 @@ impl RetryBackoff {
             }
             wait = wait.saturating_mul(self.factor);
         }
-        let wait = wait.min(self.max);
+        wait.min(self.max)
+    }
+
+    /// Whether it can work: a base above zero, a factor of at least 1, a
+    /// maximum not below the base.
+    pub fn is_valid(&self) -> bool {
+        !self.base.is_zero() && self.factor >= 1 && self.max >= self.base
+    }
+
+    /// The wait before the next attempt after `failures` failed runs in a
+    /// row of a schedule that runs by `cadence`.
+    pub fn delay(&self, failures: u32, cadence: &Cadence) -> Duration {
+        let wait = self.wait(failures);
         match cadence {
             Cadence::Every(interval) => wait.min(*interval),
             Cadence::Cron(_) => wait,

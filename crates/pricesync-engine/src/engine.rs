@@ -167,21 +167,18 @@ fn validate(config: &EngineConfig) -> Result<(), EngineError> {
         Some("the poll and janitor intervals must be above zero")
     } else if config.scheduler.enabled && config.scheduler.tick_interval.is_zero() {
         Some("the scheduler tick interval must be above zero")
-    } else if config.scheduler.retry.base.is_zero()
-        || config.scheduler.retry.factor == 0
-        || config.scheduler.retry.max < config.scheduler.retry.base
-    {
+    } else if !config.scheduler.retry.is_valid() {
         Some("the retry backoff needs a base above zero, a factor of at least 1 and a maximum not below the base")
     } else if config.webhooks.enabled
         && (config.webhooks.poll_interval.is_zero()
             || config.webhooks.timeout.is_zero()
             || config.webhooks.max_attempts == 0
             || config.webhooks.batch == 0
-            || config.webhooks.retry_base > config.webhooks.retry_cap)
+            || !config.webhooks.retry.is_valid())
     {
         Some(
             "webhooks need a poll interval and time-out above zero, at least one attempt and \
-             one delivery at a time, and a retry base no longer than the cap",
+             one delivery at a time, and a valid retry backoff",
         )
     } else {
         None

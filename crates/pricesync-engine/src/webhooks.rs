@@ -19,6 +19,7 @@ use pricesync_store::{AttemptOutcome, DueDelivery};
 
 use crate::metrics;
 use crate::state::Shared;
+use crate::RetryBackoff;
 
 /// How webhooks are sent. `Default` gives the documented defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,11 +32,9 @@ pub struct WebhookConfig {
     pub timeout: Duration,
     /// Attempts before a delivery is failed. Default 12.
     pub max_attempts: u32,
-    /// The wait after the first failed attempt, doubling with each
-    /// further failure. Default 10 s.
-    pub retry_base: Duration,
-    /// The longest wait between attempts. Default 1 h.
-    pub retry_cap: Duration,
+    /// The wait after a failed attempt: 10 s after the first, doubling
+    /// with each further failure, at most 1 h, by default.
+    pub retry: RetryBackoff,
     /// Deliveries sent at the same time. Default 16.
     pub batch: usize,
 }
@@ -47,21 +46,13 @@ impl Default for WebhookConfig {
             poll_interval: Duration::from_secs(1),
             timeout: Duration::from_secs(10),
             max_attempts: 12,
-            retry_base: Duration::from_secs(10),
-            retry_cap: Duration::from_secs(3600),
+            retry: RetryBackoff {
+                base: Duration::from_secs(10),
+                factor: 2,
+                max: Duration::from_secs(3600),
+            },
             batch: 16,
         }
-    }
-}
-
-impl WebhookConfig {
-    /// The wait after failed attempt `attempt` (from 1): `retry_base`
-    /// doubled per earlier failure, capped at `retry_cap`, before jitter.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let doublings = attempt.saturating_sub(1).min(31);
-        self.retry_base
-            .saturating_mul(1_u32 << doublings)
-            .min(self.retry_cap)
     }
 }
 
@@ -134,8 +125,8 @@ async fn send(shared: &Shared, client: &reqwest::Client, delivery: DueDelivery) 
     let retry_in = |asked: Option<Duration>| {
         (delivery.attempt < config.max_attempts).then(|| {
             asked
-                .unwrap_or_else(|| jitter(config.backoff(delivery.attempt)))
-                .min(config.retry_cap)
+                .unwrap_or_else(|| jitter(config.retry.wait(delivery.attempt)))
+                .min(config.retry.max)
         })
     };
     let outcome = match answer {
@@ -215,15 +206,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_from_the_base_up_to_the_cap() {
-        let config = WebhookConfig {
-            retry_base: Duration::from_secs(10),
-            retry_cap: Duration::from_secs(100),
-            ..WebhookConfig::default()
-        };
-        let waits: Vec<u64> = (1..=6).map(|n| config.backoff(n).as_secs()).collect();
-        assert_eq!(waits, [10, 20, 40, 80, 100, 100]);
-        assert_eq!(config.backoff(1000), Duration::from_secs(100));
+    fn the_default_backoff_doubles_from_10_s_up_to_an_hour_with_jitter() {
+        let retry = WebhookConfig::default().retry;
+        let waits: Vec<u64> = (1..=10).map(|n| retry.wait(n).as_secs()).collect();
+        assert_eq!(waits, [10, 20, 40, 80, 160, 320, 640, 1280, 2560, 3600]);
+        assert_eq!(retry.wait(1000), Duration::from_secs(3600));
         for _ in 0..100 {
             let spread = jitter(Duration::from_secs(100));
             assert!(spread >= Duration::from_secs(80) && spread <= Duration::from_secs(120));
