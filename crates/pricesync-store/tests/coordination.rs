@@ -764,6 +764,28 @@ async fn a_due_slot_yields_one_job_and_busy_providers_skip_it(store: Store) {
     assert_eq!(store.active_jobs().await.expect("active").len(), 1);
 }
 
+/// `replicas` schedulers tick the `default` schedule at the same time;
+/// the store back, and what each tick did.
+async fn tick_at_once(store: Store, replicas: usize) -> (Arc<Store>, Vec<TickOutcome>) {
+    let store = Arc::new(store);
+    let template = NewJob {
+        triggered_by: "scheduler".into(),
+        ..job(&["openrouter"])
+    };
+    let tasks: Vec<_> = (0..replicas)
+        .map(|_| {
+            let store = store.clone();
+            let template = template.clone();
+            tokio::spawn(async move { store.tick_schedule("default", &template).await })
+        })
+        .collect();
+    let mut outcomes = Vec::with_capacity(replicas);
+    for task in tasks {
+        outcomes.push(task.await.expect("task").expect("tick"));
+    }
+    (store, outcomes)
+}
+
 async fn concurrent_ticks_produce_one_job_per_slot(store: Store) {
     let names = vec!["openrouter".to_owned()];
     store
@@ -780,24 +802,11 @@ async fn concurrent_ticks_produce_one_job_per_slot(store: Store) {
         .make_schedule_due_for_tests("default")
         .await
         .expect("due");
-    let store = Arc::new(store);
-    let template = NewJob {
-        triggered_by: "scheduler".into(),
-        ..job(&["openrouter"])
-    };
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let store = store.clone();
-            let template = template.clone();
-            tokio::spawn(async move { store.tick_schedule("default", &template).await })
-        })
-        .collect();
-    let mut enqueued = 0;
-    for task in tasks {
-        if let TickOutcome::Enqueued(_) = task.await.expect("task").expect("tick") {
-            enqueued += 1;
-        }
-    }
+    let (store, outcomes) = tick_at_once(store, 20).await;
+    let enqueued = outcomes
+        .iter()
+        .filter(|o| matches!(o, TickOutcome::Enqueued(_)))
+        .count();
     assert_eq!(enqueued, 1);
     assert_eq!(store.active_jobs().await.expect("active").len(), 1);
 }
@@ -935,21 +944,10 @@ async fn concurrent_ticks_make_one_job_per_cron_slot(store: Store) {
         .expect("get")
         .expect("stored")
         .next_run_at;
-    let store = Arc::new(store);
-    let template = NewJob {
-        triggered_by: "scheduler".into(),
-        ..job(&["openrouter"])
-    };
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let store = store.clone();
-            let template = template.clone();
-            tokio::spawn(async move { store.tick_schedule("default", &template).await })
-        })
-        .collect();
+    let (store, outcomes) = tick_at_once(store, 20).await;
     let mut jobs = Vec::new();
-    for task in tasks {
-        match task.await.expect("task").expect("tick") {
+    for outcome in outcomes {
+        match outcome {
             TickOutcome::Enqueued(job) => jobs.push(job),
             TickOutcome::LostRace | TickOutcome::NotDue { .. } => {}
             other => panic!("{other:?}"),

@@ -12,7 +12,7 @@ use pricesync_domain::{
 };
 use pricesync_store::{
     AttemptOutcome, DeliveryQuery, DeliveryState, DueDelivery, EnqueueOutcome, JobProgress,
-    NewEndpoint, NewJob, NewProviderLog, Store, StoreError, WebhookEvent,
+    JobRecord, NewEndpoint, NewJob, NewProviderLog, Store, StoreError, WebhookEvent,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -57,6 +57,24 @@ async fn write_price(store: &Store, price: &str) -> Uuid {
         .await
         .expect("apply");
     sync_id
+}
+
+/// Queues a sync of openrouter by an admin.
+async fn enqueue(store: &Store, dry_run: bool) -> JobRecord {
+    match store
+        .enqueue_job(&NewJob {
+            providers: vec![provider("openrouter")],
+            dry_run,
+            triggered_by: "admin:ops".to_owned(),
+            max_attempts: 3,
+            schedule: None,
+        })
+        .await
+        .expect("enqueue")
+    {
+        EnqueueOutcome::Enqueued(job) => job,
+        other => panic!("not enqueued: {other:?}"),
+    }
 }
 
 async fn claim(store: &Store, sender: &str) -> Vec<DueDelivery> {
@@ -131,19 +149,7 @@ async fn endpoints_keep_their_secret_and_want_their_events(store: Store) {
 
 async fn a_finished_job_announces_itself_with_its_providers(store: Store) {
     endpoint(&store, vec![WebhookEvent::SyncFinished]).await;
-    let EnqueueOutcome::Enqueued(job) = store
-        .enqueue_job(&NewJob {
-            providers: vec![provider("openrouter")],
-            dry_run: false,
-            triggered_by: "admin:ops".to_owned(),
-            max_attempts: 3,
-            schedule: None,
-        })
-        .await
-        .expect("enqueue")
-    else {
-        panic!("not enqueued");
-    };
+    let job = enqueue(&store, false).await;
     let claimed = store
         .claim_next_job("w")
         .await
@@ -194,19 +200,7 @@ async fn a_finished_job_announces_itself_with_its_providers(store: Store) {
     assert_eq!(data["providers"][0]["updated"], 5);
     assert_eq!(data["job_url"], format!("/admin/pricing/sync/{}", job.id));
     // A cancelled queued job ends too, and says so.
-    let EnqueueOutcome::Enqueued(queued) = store
-        .enqueue_job(&NewJob {
-            providers: vec![provider("openrouter")],
-            dry_run: true,
-            triggered_by: "admin:ops".to_owned(),
-            max_attempts: 3,
-            schedule: None,
-        })
-        .await
-        .expect("enqueue")
-    else {
-        panic!("not enqueued");
-    };
+    let queued = enqueue(&store, true).await;
     store
         .cancel_job(queued.id, "admin:ops")
         .await
