@@ -35,9 +35,13 @@ fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
 }
 
 /// Serves `app` on `listener` as actix-web's `HttpServer` would (its
-/// time-outs and graceful stop), with one difference: each connection goes
-/// through a [`ParseGuard`], so a request head the HTTP parser refuses is
-/// answered with the JSON error shape, not a body-less 400.
+/// time-outs, workers and graceful stop), with two differences: each
+/// connection goes through a [`ParseGuard`], so a request head the HTTP
+/// parser refuses is answered with the JSON error shape, not a body-less
+/// 400; and the app's `AppConfig` is the default one (host `localhost:8080`
+/// for a request without a `Host` header, which only `ConnectionInfo` and
+/// `url_for` read: nothing here does), as actix-web keeps its constructor
+/// private.
 fn serve<F, A, B>(app: F, listener: TcpListener, config: &Config) -> std::io::Result<Server>
 where
     F: Fn() -> App<A> + Send + Clone + 'static,
@@ -217,6 +221,10 @@ impl Application {
                 .into_utoipa_app()
                 .configure(api::routes)
                 .into_app()
+                .route(
+                    crate::http_guard::REFUSED_PATH,
+                    web::get().to(crate::http_guard::refused),
+                )
                 .wrap(api::json_client_errors())
                 .wrap(actix_web::middleware::from_fn(
                     api::refuse_unreadable_target,

@@ -111,6 +111,13 @@ struct RawAnswer {
 }
 
 impl RawAnswer {
+    /// Whether it closes the connection.
+    fn closes(&self) -> bool {
+        self.headers
+            .to_ascii_lowercase()
+            .contains("connection: close")
+    }
+
     /// The JSON error code, asserting the answer is the JSON error shape.
     fn error_code(&self) -> String {
         assert!(
@@ -265,6 +272,52 @@ async fn requests_the_http_parser_refuses_are_json_4xx(db: TestDatabase) {
             .map(|(status, code)| (status, code.map(str::to_owned)))
             .collect();
         assert_eq!(got, expected, "{what}: {answers:?}");
+        assert!(
+            answers.last().is_some_and(RawAnswer::closes),
+            "{what}: {answers:?}"
+        );
+    }
+}
+
+/// A refused head takes the place of a request in the connection's order:
+/// it is answered exactly when a good request in its place would be. After
+/// a request whose body the server does not read, that is after an answer
+/// that says `connection: close` (actix answers the requests a client
+/// pipelined before it read that answer).
+async fn a_refused_head_is_answered_in_the_place_of_a_request(db: TestDatabase) {
+    let app = start(db).await;
+    let base = app.base.clone();
+    let (good, bad) = tokio::task::spawn_blocking(move || {
+        let body = vec![b'x'; 5_000];
+        let after = |next: &[u8]| {
+            let request = [
+                format!(
+                    "POST /no/such/route HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+                &body,
+                next,
+            ]
+            .concat();
+            raw_exchange(&base, &request)
+        };
+        (
+            after(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"),
+            after(b"GET /\xff HTTP/1.1\r\nHost: x\r\n\r\n"),
+        )
+    })
+    .await
+    .expect("raw requests");
+    let statuses = |answers: &[RawAnswer]| answers.iter().map(|a| a.status).collect::<Vec<_>>();
+    assert_eq!(statuses(&good)[0], 404, "{good:?}");
+    let expected: Vec<u16> = statuses(&good)
+        .iter()
+        .map(|s| if *s == 200 { 400 } else { *s })
+        .collect();
+    assert_eq!(statuses(&bad), expected, "good: {good:?}\nbad: {bad:?}");
+    if let Some(refusal) = bad.get(1) {
+        assert_eq!(refusal.error_code(), "invalid_request");
     }
 }
 
@@ -311,4 +364,5 @@ on_both_backends!(
     a_body_whose_encoding_lies_is_a_json_400,
     head_probes_answer_like_get_without_a_body,
     requests_the_http_parser_refuses_are_json_4xx,
+    a_refused_head_is_answered_in_the_place_of_a_request,
 );
