@@ -6,7 +6,7 @@
 //! and receivers drop duplicates by `Pricesync-Event-Id`), POSTs them at
 //! the same time, and records each outcome. A failed attempt is retried
 //! after a capped exponential backoff with jitter (or the endpoint's
-//! `Retry-After`, within the cap) until `max_attempts`; then the delivery
+//! `Retry-After`, between the backoff's base and maximum) until `max_attempts`; then the delivery
 //! is `failed`, and an admin may send it again. Syncs never wait for any
 //! of this: the outbox row is written in their transaction, and sending
 //! happens here.
@@ -122,11 +122,14 @@ async fn send(shared: &Shared, client: &reqwest::Client, delivery: DueDelivery) 
         .send()
         .await;
     let seconds = started.elapsed().as_secs_f64();
+    // An endpoint's Retry-After is honoured between the backoff's base and
+    // its maximum: a `Retry-After: 0` must not spend every attempt at once.
     let retry_in = |asked: Option<Duration>| {
         (delivery.attempt < config.max_attempts).then(|| {
-            asked
-                .unwrap_or_else(|| jitter(config.retry.wait(delivery.attempt)))
-                .min(config.retry.max)
+            asked.map_or_else(
+                || jitter(config.retry.wait(delivery.attempt)),
+                |asked| asked.clamp(config.retry.base, config.retry.max),
+            )
         })
     };
     let outcome = match answer {

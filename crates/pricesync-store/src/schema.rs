@@ -276,7 +276,6 @@ diesel::joinable!(pricing_sync_active_providers -> pricing_sync_jobs (job_id));
 diesel::joinable!(pricing_sync_skipped -> pricing_sync_jobs (job_id));
 diesel::joinable!(pricing_sync_planned_changes -> pricing_sync_jobs (job_id));
 diesel::joinable!(held_price_changes -> models (model_id));
-diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     models,

@@ -14,7 +14,7 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, HasSqlType, Text, Untyped};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -199,7 +199,7 @@ pub struct DeliveryQuery {
     pub endpoint_id: Option<Uuid>,
     /// Only older than this delivery (its creation time and id).
     pub before: Option<(OffsetDateTime, Uuid)>,
-    /// At most this many (1..=1000).
+    /// At most this many (1..=1001: a page and one more).
     pub limit: usize,
 }
 
@@ -319,21 +319,22 @@ struct Envelope<'a, T> {
     data: &'a T,
 }
 
-/// One event's delivery rows, one per endpoint in `wanted` (id, events)
-/// that asks for it.
-pub(crate) fn delivery_rows<T: Serialize>(
-    event: WebhookEvent,
-    data: &T,
-    wanted: Vec<(SqlUuid, String)>,
-) -> StoreResult<Vec<(SqlUuid, SqlUuid, String)>> {
-    let endpoints: Vec<SqlUuid> = wanted
+/// Of the enabled endpoints `(id, events)`, those that want `event`.
+pub(crate) fn wanting(enabled: Vec<(SqlUuid, String)>, event: WebhookEvent) -> Vec<SqlUuid> {
+    enabled
         .into_iter()
         .filter(|(_, events)| events_want(events, event))
         .map(|(id, _)| id)
-        .collect();
-    if endpoints.is_empty() {
-        return Ok(Vec::new());
-    }
+        .collect()
+}
+
+/// One event's delivery rows `(endpoint, event id, body)`, one per
+/// endpoint.
+pub(crate) fn delivery_rows<T: Serialize>(
+    event: WebhookEvent,
+    data: &T,
+    endpoints: Vec<SqlUuid>,
+) -> StoreResult<Vec<(SqlUuid, SqlUuid, String)>> {
     let event_id = SqlUuid(Uuid::now_v7());
     let payload = serde_json::to_string(&Envelope {
         id: event_id.0,
@@ -365,19 +366,27 @@ fn events_column(events: &[WebhookEvent]) -> String {
     }
 }
 
-/// Records `$event` with `$data` (a `Serialize` payload) as a pending
-/// delivery for every enabled endpoint that wants it, on `$conn`: call it
-/// inside the transaction of what the event announces.
-macro_rules! record_event {
-    ($conn:expr, $event:expr, $data:expr) => {{
-        use $crate::schema::webhook_deliveries as d;
+/// The enabled endpoints that want `$event`, read on `$conn`.
+macro_rules! endpoints_wanting {
+    ($conn:expr, $event:expr) => {{
         use $crate::schema::webhook_endpoints as e;
-        let wanted: Vec<($crate::sql_types::SqlUuid, String)> = e::table
+        let enabled: Vec<($crate::sql_types::SqlUuid, String)> = e::table
             .filter(e::enabled.eq(true))
             .select((e::id, e::events))
             .load($conn)
             .await?;
-        for (endpoint, event_id, payload) in $crate::webhooks::delivery_rows($event, $data, wanted)?
+        $crate::webhooks::wanting(enabled, $event)
+    }};
+}
+pub(crate) use endpoints_wanting;
+
+/// Records `$event` with `$data` (a `Serialize` payload) as a pending
+/// delivery for each of `$endpoints`, on `$conn`.
+macro_rules! insert_deliveries {
+    ($conn:expr, $event:expr, $endpoints:expr, $data:expr) => {{
+        use $crate::schema::webhook_deliveries as d;
+        for (endpoint, event_id, payload) in
+            $crate::webhooks::delivery_rows($event, $data, $endpoints)?
         {
             diesel::insert_into(d::table)
                 .values((
@@ -391,6 +400,19 @@ macro_rules! record_event {
                 ))
                 .execute($conn)
                 .await?;
+        }
+    }};
+}
+pub(crate) use insert_deliveries;
+
+/// Records `$event` with `$data` as a pending delivery for every enabled
+/// endpoint that wants it, on `$conn`: call it inside the transaction of
+/// what the event announces. Without such an endpoint, it costs one read.
+macro_rules! record_event {
+    ($conn:expr, $event:expr, $data:expr) => {{
+        let endpoints = $crate::webhooks::endpoints_wanting!($conn, $event);
+        if !endpoints.is_empty() {
+            $crate::webhooks::insert_deliveries!($conn, $event, endpoints, $data);
         }
     }};
 }
@@ -520,9 +542,17 @@ impl Store {
     /// Removes an endpoint and its deliveries; `false` when there was none.
     pub async fn delete_webhook_endpoint(&self, id: Uuid) -> StoreResult<bool> {
         let deleted = on_conn!(self, writer, |conn| {
-            diesel::delete(endpoints::table.filter(endpoints::id.eq(SqlUuid(id))))
-                .execute(conn)
-                .await?
+            conn.transaction(async |conn| -> StoreResult<usize> {
+                diesel::delete(deliveries::table.filter(deliveries::endpoint_id.eq(SqlUuid(id))))
+                    .execute(conn)
+                    .await?;
+                Ok(
+                    diesel::delete(endpoints::table.filter(endpoints::id.eq(SqlUuid(id))))
+                        .execute(conn)
+                        .await?,
+                )
+            })
+            .await?
         });
         Ok(deleted == 1)
     }
@@ -552,21 +582,35 @@ impl Store {
                 if claimed.is_empty() {
                     Vec::new()
                 } else {
-                    deliveries::table
-                        .inner_join(endpoints::table)
-                        .filter(deliveries::id.eq_any(&claimed))
-                        .select((
-                            deliveries::id,
-                            deliveries::event_id,
-                            deliveries::event_type,
-                            deliveries::payload,
-                            deliveries::attempts,
-                            endpoints::url,
-                            endpoints::secret,
-                        ))
-                        .order((deliveries::next_attempt_at, deliveries::id))
-                        .load(conn)
-                        .await?
+                    let rows: Vec<(SqlUuid, SqlUuid, String, String, i32, String, String)> =
+                        deliveries::table
+                            .inner_join(
+                                endpoints::table.on(endpoints::id.eq(deliveries::endpoint_id)),
+                            )
+                            .filter(deliveries::id.eq_any(&claimed))
+                            .select((
+                                deliveries::id,
+                                deliveries::event_id,
+                                deliveries::event_type,
+                                deliveries::payload,
+                                deliveries::attempts,
+                                endpoints::url,
+                                endpoints::secret,
+                            ))
+                            .order((deliveries::next_attempt_at, deliveries::id))
+                            .load(conn)
+                            .await?;
+                    // A delivery recorded while its endpoint was being
+                    // removed has no endpoint: dropped.
+                    if rows.len() < claimed.len() {
+                        let found: Vec<SqlUuid> = rows.iter().map(|r| r.0).collect();
+                        let orphans: Vec<&SqlUuid> =
+                            claimed.iter().filter(|id| !found.contains(id)).collect();
+                        diesel::delete(deliveries::table.filter(deliveries::id.eq_any(orphans)))
+                            .execute(conn)
+                            .await?;
+                    }
+                    rows
                 }
             });
         Ok(rows
@@ -656,7 +700,8 @@ impl Store {
         &self,
         query: &DeliveryQuery,
     ) -> StoreResult<Vec<DeliveryRecord>> {
-        let limit = i64::try_from(query.limit.clamp(1, 1000)).unwrap_or(1000);
+        // 1001: a page of 1000 and the row that says another page exists.
+        let limit = i64::try_from(query.limit.clamp(1, 1001)).unwrap_or(1001);
         let rows: Vec<DeliveryRow> = on_conn!(self, readers, |conn| {
             let mut select = deliveries::table
                 .select(DeliveryRow::as_select())

@@ -18,7 +18,11 @@ CREATE TABLE webhook_endpoints (
 
 CREATE TABLE webhook_deliveries (
     id              uuid PRIMARY KEY,
-    endpoint_id     uuid NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+    -- No foreign key: removing an endpoint deletes its deliveries itself,
+    -- and an event recorded while it is being removed must not fail the
+    -- price write or the job's end it belongs to (senders drop a delivery
+    -- whose endpoint is gone).
+    endpoint_id     uuid NOT NULL,
     event_id        uuid NOT NULL,
     event_type      text NOT NULL,
     payload         text NOT NULL,

@@ -14,7 +14,7 @@ CREATE TABLE webhook_endpoints (
 
 CREATE TABLE webhook_deliveries (
     id              TEXT PRIMARY KEY CHECK (length(id) = 36),
-    endpoint_id     TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+    endpoint_id     TEXT NOT NULL CHECK (length(endpoint_id) = 36),
     event_id        TEXT NOT NULL CHECK (length(event_id) = 36),
     event_type      TEXT NOT NULL,
     payload         TEXT NOT NULL,

@@ -34,6 +34,21 @@ fn webhook_id(text: &str, what: &str) -> Result<Uuid, ApiError> {
     })
 }
 
+/// A URL's scheme, host and port, for logs.
+fn host_of(url: &str) -> String {
+    url::Url::parse(url).map_or_else(
+        |_| "?".to_owned(),
+        |u| {
+            format!(
+                "{}://{}{}",
+                u.scheme(),
+                u.host_str().unwrap_or("?"),
+                u.port().map(|p| format!(":{p}")).unwrap_or_default()
+            )
+        },
+    )
+}
+
 /// Checks a new endpoint; makes its secret when none is given.
 fn new_endpoint(body: NewWebhook, by: String) -> Result<NewEndpoint, ApiError> {
     if body.url.chars().count() > MAX_URL_CHARS {
@@ -111,7 +126,8 @@ pub(crate) async fn create_webhook(
 ) -> Result<HttpResponse, ApiError> {
     let endpoint = new_endpoint(body.into_inner(), admin.label())?;
     let record = engine.store().create_webhook_endpoint(&endpoint).await?;
-    tracing::warn!(webhook = %record.id, url = %record.url, by = %admin.label(),
+    // The host only: a webhook URL's path or query often carries a token.
+    tracing::warn!(webhook = %record.id, host = %host_of(&record.url), by = %admin.label(),
         "webhook endpoint registered");
     Ok(HttpResponse::Created().json(RegisteredWebhook {
         webhook: Webhook::from(record),

@@ -34,7 +34,8 @@ pub use worker::{HeartbeatOutcome, JobProgress};
 
 /// A job just reached its final state on `$conn` (inside the transaction
 /// that moved it there): its providers are freed and `sync.finished` is
-/// recorded for the webhooks, with the job and its per-provider results.
+/// recorded for the webhooks that want it, with the job and its
+/// per-provider results (read only when one does).
 macro_rules! job_ended {
     ($conn:expr, $id:expr) => {{
         use $crate::schema::{
@@ -44,27 +45,32 @@ macro_rules! job_ended {
         diesel::delete(a::table.filter(a::job_id.eq(id)))
             .execute($conn)
             .await?;
-        let job = $crate::jobs::JobRecord::try_from(
-            j::table
-                .filter(j::id.eq(id))
-                .select($crate::jobs::JobRow::as_select())
-                .first::<$crate::jobs::JobRow>($conn)
-                .await?,
-        )?;
-        let logs = l::table
-            .filter(l::job_id.eq(id))
-            .select($crate::jobs::LogRow::as_select())
-            .order(l::provider)
-            .load::<$crate::jobs::LogRow>($conn)
-            .await?
-            .into_iter()
-            .map($crate::jobs::ProviderLog::try_from)
-            .collect::<$crate::StoreResult<Vec<_>>>()?;
-        $crate::webhooks::record_event!(
-            $conn,
-            $crate::webhooks::WebhookEvent::SyncFinished,
-            &$crate::webhooks::SyncFinished::new(&job, &logs)
-        );
+        let event = $crate::webhooks::WebhookEvent::SyncFinished;
+        let endpoints = $crate::webhooks::endpoints_wanting!($conn, event);
+        if !endpoints.is_empty() {
+            let job = $crate::jobs::JobRecord::try_from(
+                j::table
+                    .filter(j::id.eq(id))
+                    .select($crate::jobs::JobRow::as_select())
+                    .first::<$crate::jobs::JobRow>($conn)
+                    .await?,
+            )?;
+            let logs = l::table
+                .filter(l::job_id.eq(id))
+                .select($crate::jobs::LogRow::as_select())
+                .order(l::provider)
+                .load::<$crate::jobs::LogRow>($conn)
+                .await?
+                .into_iter()
+                .map($crate::jobs::ProviderLog::try_from)
+                .collect::<$crate::StoreResult<Vec<_>>>()?;
+            $crate::webhooks::insert_deliveries!(
+                $conn,
+                event,
+                endpoints,
+                &$crate::webhooks::SyncFinished::new(&job, &logs)
+            );
+        }
     }};
 }
 pub(crate) use job_ended;

@@ -23,7 +23,7 @@ pub struct NewWebhook {
     #[serde(default)]
     pub description: String,
     /// The signing key, 16 to 256 printable ASCII characters. Absent: one
-    /// is made (256 random bits) and returned once, in the answer.
+    /// is made (244 random bits) and returned once, in the answer.
     #[serde(default)]
     pub secret: Option<String>,
 }
