@@ -87,7 +87,9 @@ async fn deliveries_survive_an_outage_and_a_restart(db: TestDatabase) {
     .await;
     first.stop();
 
-    // The receiver comes up; a new server on the same database sends.
+    // The receiver comes up; a new server on the same database sends (a
+    // delivery the killed server had claimed mid-attempt waits for its
+    // claim to run out: the time-out plus 5 s).
     let receiver = MockServer::builder()
         .listener(std::net::TcpListener::bind(&receiver_address).expect("the receiver's port"))
         .start()

@@ -1,19 +1,21 @@
 //! The webhook dispatcher: sends the deliveries the store's outbox holds.
 //!
-//! Each replica runs one. A round claims up to `batch` due deliveries (a
-//! claim lasts the send time-out plus a margin, so a replica that dies
-//! mid-send loses it and another sends again: delivery is at least once,
-//! and receivers drop duplicates by `Pricesync-Event-Id`), POSTs them at
-//! the same time, and records each outcome. A failed attempt is retried
-//! after a capped exponential backoff with jitter (or the endpoint's
-//! `Retry-After`, between the backoff's base and maximum) until `max_attempts`; then the delivery
-//! is `failed`, and an admin may send it again. Syncs never wait for any
-//! of this: the outbox row is written in their transaction, and sending
-//! happens here.
+//! Each replica runs one. It keeps up to `batch` sends going, claiming due
+//! deliveries as places free up, so a slow endpoint holds one place, not a
+//! whole round. A claim lasts the send time-out plus a margin: a replica
+//! that dies mid-send loses it and another sends again (delivery is at
+//! least once; receivers drop duplicates by `Pricesync-Event-Id`). Each
+//! outcome is recorded. A failed attempt is retried after a capped
+//! exponential backoff with jitter (or the endpoint's `Retry-After`,
+//! between the backoff's base and maximum) until `max_attempts`; then the
+//! delivery is `failed`, and an admin may send it again. Syncs never wait
+//! for any of this: the outbox row is written in their transaction, and
+//! sending happens here.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use pricesync_domain::webhook::{sign, SIGNATURE_HEADER};
 use pricesync_store::{AttemptOutcome, DueDelivery};
 
@@ -74,27 +76,36 @@ pub(crate) async fn dispatcher_loop(shared: Arc<Shared>) {
     // A claim outlives an attempt, so no other sender takes a delivery
     // that is still being sent.
     let claim_for = config.timeout + Duration::from_secs(5);
+    // Up to `batch` sends at once; a free place is filled as soon as a send
+    // ends, so one slow endpoint holds one place, not the whole round.
+    let mut sending = FuturesUnordered::new();
     loop {
-        let due = match shared
-            .store
-            .claim_due_deliveries(&shared.config.worker_id, config.batch, claim_for)
-            .await
-        {
-            Ok(due) => due,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot claim webhook deliveries");
-                Vec::new()
+        let free = config.batch.saturating_sub(sending.len());
+        if free > 0 && !shared.stop_claiming.is_cancelled() {
+            match shared
+                .store
+                .claim_due_deliveries(&shared.config.worker_id, free, claim_for)
+                .await
+            {
+                Ok(due) => sending.extend(due.into_iter().map(|d| send(&shared, &client, d))),
+                Err(e) => tracing::warn!(error = %e, "cannot claim webhook deliveries"),
             }
-        };
-        if due.is_empty() {
+        }
+        if sending.is_empty() {
             tokio::select! {
                 _ = shared.stop_claiming.cancelled() => return,
                 _ = tokio::time::sleep(config.poll_interval) => {}
             }
             continue;
         }
-        futures_util::future::join_all(due.into_iter().map(|d| send(&shared, &client, d))).await;
+        // Claim again when a send ends, or at the next poll (deliveries
+        // may have fallen due meanwhile); on shutdown, let the sends end.
+        tokio::select! {
+            _ = sending.next() => {}
+            _ = tokio::time::sleep(config.poll_interval), if free > 0 => {}
+        }
         if shared.stop_claiming.is_cancelled() {
+            while sending.next().await.is_some() {}
             return;
         }
     }
