@@ -145,8 +145,6 @@ async fn trigger(
         (status = 400, description = "A malformed body or an unknown provider.", body = ErrorBody),
         (status = 429, description = "A sync of a requested provider is already queued or running.",
             body = SyncBusy, headers(("Retry-After" = u64, description = "Seconds to wait."))),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[post("/scheduler/trigger")]
@@ -172,8 +170,6 @@ pub(crate) async fn scheduler_trigger(
         (status = 400, description = "A malformed body or an unknown provider.", body = ErrorBody),
         (status = 429, description = "A sync of a requested provider is already queued or running.",
             body = SyncBusy, headers(("Retry-After" = u64, description = "Seconds to wait."))),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[post("/sync/trigger")]
@@ -195,8 +191,6 @@ pub(crate) async fn sync_trigger(
         (status = 200, description = "The sync.", body = SyncJob),
         (status = 400, description = "The id is not a UUID.", body = ErrorBody),
         (status = 404, description = "No such sync.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[get("/sync/{sync_id}")]
@@ -218,8 +212,6 @@ pub(crate) async fn get_sync(
     summary = "The queued and running syncs",
     responses(
         (status = 200, description = "The active syncs.", body = ActiveSyncs),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[get("/syncs/active")]
@@ -254,8 +246,6 @@ pub(crate) struct SyncsParams {
     responses(
         (status = 200, description = "A page of syncs.", body = SyncList),
         (status = 400, description = "A bad or unknown query parameter.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[get("/syncs")]
@@ -317,8 +307,6 @@ impl Responder for CancelAnswer {
         (status = 400, description = "The id is not a UUID.", body = ErrorBody),
         (status = 404, description = "No such sync.", body = ErrorBody),
         (status = 409, description = "The sync already finished.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[post("/sync/{sync_id}/cancel")]
@@ -351,8 +339,6 @@ pub(crate) async fn cancel_sync(
     summary = "The scheduler and each provider's last sync",
     responses(
         (status = 200, description = "The scheduler's status.", body = SchedulerStatus),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[get("/scheduler/status")]
@@ -374,8 +360,6 @@ pub(crate) async fn scheduler_status(
     summary = "The locks",
     responses(
         (status = 200, description = "Every lock, held or lapsed.", body = LockList),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[get("/locks")]
@@ -397,8 +381,6 @@ pub(crate) async fn list_locks(
     responses(
         (status = 200, description = "The lock was released.", body = LockReleased),
         (status = 404, description = "No such lock.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[delete("/locks/{key}")]

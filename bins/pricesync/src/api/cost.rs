@@ -107,8 +107,6 @@ impl From<PricingError> for ApiError {
         (status = 422, description = "One usage that cannot be priced: `dynamic_pricing`, \
             `subscription_pricing`, `unknown_pricing`, `not_listed_yet`, `removed`, \
             `unpriced_meter`, `inconsistent_usage`, `overflow`.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[post("/v1/pricing/cost")]

@@ -101,8 +101,6 @@ fn wait_param(value: Option<&str>) -> Result<Duration, ApiError> {
         change up to the cursor, so no change falls between the load and the feed.",
     responses(
         (status = 200, description = "The catalogue.", body = CatalogueAnswer),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[get("/v1/pricing/catalogue")]
@@ -135,8 +133,6 @@ pub(crate) async fn load_catalogue(
             body = ErrorBody),
         (status = 410, description = "`cursor_expired`: the cursor is past the retained \
             history; reload the catalogue.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[get("/v1/pricing/changes")]

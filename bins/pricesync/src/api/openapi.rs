@@ -5,7 +5,8 @@
 //! `#[utoipa::path]` operation together, and the bodies' schemas come from
 //! the types that build them (`super::types`, and the domain's types under
 //! its `openapi` feature). What holds for a whole scope rather than one
-//! handler (the admin token and its 401, public routes' `security: []`) is
+//! handler (the admin token and its 401, public routes' `security: []`,
+//! the database's 503 on read and admin routes) is
 //! added here, from the same scope constant that mounts the middleware.
 
 use std::sync::OnceLock;
@@ -101,25 +102,77 @@ struct SecurityByScope;
 
 impl Modify for SecurityByScope {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for (path, item) in openapi.paths.paths.iter_mut() {
-            let admin = path.starts_with(&format!("{}/", admin::SCOPE));
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.options,
-                &mut item.head,
-                &mut item.patch,
-                &mut item.trace,
-            ];
-            for operation in operations.into_iter().flatten() {
-                if admin {
-                    require_admin_token(operation);
-                } else {
-                    operation.security = Some(Vec::new());
-                }
+        for_each_operation(openapi, |path, operation| {
+            if path.starts_with(&format!("{}/", admin::SCOPE)) {
+                require_admin_token(operation);
+            } else {
+                operation.security = Some(Vec::new());
             }
+        });
+    }
+}
+
+/// Every read and admin operation reads the database, so each may answer
+/// 503 (`unavailable`, with `Retry-After`) when it does not answer or the
+/// pool is exhausted: written here once rather than on each handler. The
+/// ops routes say what their own 503 means, or have none.
+struct DatabaseUnavailable;
+
+impl Modify for DatabaseUnavailable {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for_each_operation(openapi, |_, operation| {
+            let ops = operation
+                .tags
+                .as_ref()
+                .is_some_and(|tags| tags.iter().any(|t| t == "ops"));
+            if ops {
+                return;
+            }
+            operation
+                .responses
+                .responses
+                .entry("503".to_owned())
+                .or_insert_with(|| {
+                    ResponseBuilder::new()
+                        .description("The database is unavailable; retry.")
+                        .header(
+                            "Retry-After",
+                            HeaderBuilder::new()
+                                .schema(u64::schema())
+                                .description(Some("Seconds to wait."))
+                                .build(),
+                        )
+                        .content(
+                            "application/json",
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+                                .build(),
+                        )
+                        .build()
+                        .into()
+                });
+        });
+    }
+}
+
+/// Calls `visit` with every operation of the document and its path.
+fn for_each_operation(
+    openapi: &mut utoipa::openapi::OpenApi,
+    mut visit: impl FnMut(&str, &mut Operation),
+) {
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            visit(path, operation);
         }
     }
 }
@@ -210,6 +263,7 @@ pub(crate) fn document() -> &'static utoipa::openapi::OpenApi {
         for modifier in [
             &AdminSecurity as &dyn Modify,
             &SecurityByScope,
+            &DatabaseUnavailable,
             &OptionalTriggerBody,
         ] {
             modifier.modify(&mut document);

@@ -169,8 +169,6 @@ impl<T: Serialize> Responder for Cached<T> {
             ("Cache-Control" = String, description = "`no-cache`: revalidate with If-None-Match."))),
         (status = 304, description = "Unchanged since the tag sent in If-None-Match."),
         (status = 400, description = "A bad or unknown query parameter.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[get("/v1/pricing/models")]
@@ -228,8 +226,6 @@ pub(crate) async fn list_models(
             parameter.", body = ErrorBody),
         (status = 404, description = "No such model (`not_found`), or, with `at`, not listed \
             then (`not_listed_yet`, `removed`).", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[get("/v1/pricing/models/{provider}/{model_id:.+}")]
@@ -307,8 +303,6 @@ async fn model_at(
             ("Cache-Control" = String, description = "`no-cache`: revalidate with If-None-Match."))),
         (status = 304, description = "Unchanged since the tag sent in If-None-Match."),
         (status = 400, description = "A bad or unknown query parameter.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[get("/v1/pricing/history")]

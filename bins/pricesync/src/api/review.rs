@@ -80,8 +80,6 @@ fn report_query(id: Uuid, params: &ReportParams) -> Result<(ReportQuery, u32), A
         (status = 200, description = "A page of skipped models.", body = SkippedPage),
         (status = 400, description = "A malformed id or query parameter.", body = ErrorBody),
         (status = 404, description = "No such sync.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[get("/sync/{sync_id}/skipped")]
@@ -110,8 +108,6 @@ pub(crate) async fn sync_skipped(
         (status = 400, description = "A malformed id or query parameter.", body = ErrorBody),
         (status = 404, description = "No such sync.", body = ErrorBody),
         (status = 409, description = "The sync was not a dry run.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[get("/sync/{sync_id}/changes")]
@@ -164,8 +160,6 @@ pub(crate) struct HeldParams {
     responses(
         (status = 200, description = "A page of held changes.", body = HeldChangePage),
         (status = 400, description = "A bad or unknown query parameter.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[get("/held-changes")]
@@ -252,8 +246,6 @@ async fn decide(
         (status = 400, description = "The id is not a UUID.", body = ErrorBody),
         (status = 404, description = "No such held change.", body = ErrorBody),
         (status = 409, description = "Not pending, or the stored price moved since it was held.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[post("/held-changes/{id}/approve")]
@@ -277,8 +269,6 @@ pub(crate) async fn approve_held(
         (status = 400, description = "The id is not a UUID.", body = ErrorBody),
         (status = 404, description = "No such held change.", body = ErrorBody),
         (status = 409, description = "Not pending.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[post("/held-changes/{id}/reject")]

@@ -114,8 +114,6 @@ fn new_endpoint(body: NewWebhook, by: String) -> Result<NewEndpoint, ApiError> {
     responses(
         (status = 201, description = "Registered.", body = RegisteredWebhook),
         (status = 400, description = "A bad URL, event name or secret.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[post("/webhooks")]
@@ -142,8 +140,6 @@ pub(crate) async fn create_webhook(
     description = "Every endpoint, oldest first, without secrets.",
     responses(
         (status = 200, description = "The endpoints.", body = WebhookList),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[get("/webhooks")]
@@ -167,8 +163,6 @@ pub(crate) async fn list_webhooks(
         (status = 204, description = "Removed."),
         (status = 400, description = "The id is not a UUID.", body = ErrorBody),
         (status = 404, description = "No such endpoint.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[delete("/webhooks/{id}")]
@@ -211,8 +205,6 @@ pub(crate) struct DeliveryParams {
     responses(
         (status = 200, description = "A page of deliveries.", body = DeliveryPage),
         (status = 400, description = "A bad or unknown query parameter.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[get("/webhooks/deliveries")]
@@ -266,8 +258,6 @@ pub(crate) async fn list_deliveries(
         (status = 400, description = "The id is not a UUID.", body = ErrorBody),
         (status = 404, description = "No such delivery.", body = ErrorBody),
         (status = 409, description = "The delivery has not failed.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 #[post("/webhooks/deliveries/{id}/retry")]
