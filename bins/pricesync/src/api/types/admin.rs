@@ -464,10 +464,8 @@ impl SyncList {
     /// A page of `limit` syncs from `jobs`, which holds one more when
     /// another page exists.
     pub(crate) fn page(mut jobs: Vec<JobRecord>, limit: usize) -> Self {
-        let more = jobs.len() > limit;
-        jobs.truncate(limit);
         Self {
-            next_cursor: more.then(|| jobs.last().map(|j| j.id)).flatten(),
+            next_cursor: super::take_page(&mut jobs, limit, |j| j.id),
             syncs: jobs.iter().map(SyncSummary::from).collect(),
         }
     }

@@ -15,3 +15,18 @@ pub mod webhooks;
 pub(crate) use time::serde::rfc3339;
 
 pub use crate::api::error::ErrorBody;
+
+/// Cuts `records`, read with one more than `limit` (the extra one says
+/// another page exists), to the page, and gives the page's `next_cursor`:
+/// `cursor` of its last record, or `None` on the last page.
+pub(crate) fn take_page<T, C>(
+    records: &mut Vec<T>,
+    limit: usize,
+    cursor: impl FnOnce(&T) -> C,
+) -> Option<C> {
+    if records.len() <= limit {
+        return None;
+    }
+    records.truncate(limit);
+    records.last().map(cursor)
+}

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::rfc3339;
+use super::{rfc3339, take_page};
 
 /// A report page's cursor as clients see it: `provider:position`.
 pub(crate) fn encode_report_cursor(provider: &str, seq: u32) -> String {
@@ -60,11 +60,8 @@ impl SkippedPage {
     /// A page from one more record than asked (the extra one says another
     /// page exists).
     pub(crate) fn page(sync_id: Uuid, mut records: Vec<SkippedRecord>, limit: usize) -> Self {
-        let next_cursor = (records.len() > limit).then(|| {
-            records.truncate(limit);
-            records
-                .last()
-                .map(|r| encode_report_cursor(&r.provider, r.seq))
+        let next_cursor = take_page(&mut records, limit, |r| {
+            encode_report_cursor(&r.provider, r.seq)
         });
         Self {
             sync_id,
@@ -77,7 +74,7 @@ impl SkippedPage {
                     detail: r.detail,
                 })
                 .collect(),
-            next_cursor: next_cursor.flatten(),
+            next_cursor,
         }
     }
 }
@@ -130,11 +127,8 @@ pub struct ChangesPage {
 impl ChangesPage {
     /// A page from one more record than asked.
     pub(crate) fn page(sync_id: Uuid, mut records: Vec<PlannedRecord>, limit: usize) -> Self {
-        let next_cursor = (records.len() > limit).then(|| {
-            records.truncate(limit);
-            records
-                .last()
-                .map(|r| encode_report_cursor(&r.provider, r.seq))
+        let next_cursor = take_page(&mut records, limit, |r| {
+            encode_report_cursor(&r.provider, r.seq)
         });
         Self {
             sync_id,
@@ -155,7 +149,7 @@ impl ChangesPage {
                     }
                 })
                 .collect(),
-            next_cursor: next_cursor.flatten(),
+            next_cursor,
         }
     }
 }
@@ -279,13 +273,10 @@ pub struct HeldChangePage {
 impl HeldChangePage {
     /// A page from one more record than asked.
     pub(crate) fn page(mut records: Vec<HeldRecord>, limit: usize) -> Self {
-        let next_cursor = (records.len() > limit).then(|| {
-            records.truncate(limit);
-            records.last().map(|r| r.id.to_string())
-        });
+        let next_cursor = take_page(&mut records, limit, |r| r.id.to_string());
         Self {
             held_changes: records.into_iter().map(HeldChange::from).collect(),
-            next_cursor: next_cursor.flatten(),
+            next_cursor,
         }
     }
 }

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::rfc3339;
+use super::{rfc3339, take_page};
 
 /// An endpoint to register.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -165,12 +165,7 @@ impl DeliveryPage {
     /// A page from one more record than asked (the extra one says another
     /// page exists).
     pub(crate) fn page(mut records: Vec<DeliveryRecord>, limit: usize) -> Self {
-        let next_cursor = (records.len() > limit)
-            .then(|| {
-                records.truncate(limit);
-                records.last().map(|r| encode_cursor(r.created_at, r.id))
-            })
-            .flatten();
+        let next_cursor = take_page(&mut records, limit, |r| encode_cursor(r.created_at, r.id));
         Self {
             deliveries: records.into_iter().map(Delivery::from).collect(),
             next_cursor,
