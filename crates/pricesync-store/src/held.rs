@@ -24,7 +24,7 @@ use crate::schema::{
 };
 use crate::sql_types::{DbNow, SqlDecimal, SqlTime, SqlUuid};
 use crate::store::{on_conn, CatalogueWrites};
-use crate::webhooks::{record_event, PricesChanged, WebhookEvent};
+use crate::webhooks::{feed_cursor, record_event, PricesChanged, WebhookEvent};
 use crate::{Store, StoreError, StoreResult};
 
 /// Where a held change stands.
@@ -453,10 +453,7 @@ impl Store {
                         ))
                         .execute(conn)
                         .await?;
-                    let changes_after: Option<i64> = model_pricing_history::table
-                        .select(diesel::dsl::max(model_pricing_history::id))
-                        .first(conn)
-                        .await?;
+                    let changes_after = feed_cursor!(conn);
                     diesel::insert_into(model_pricing_history::table)
                         .values((
                             model_pricing_history::model_id.eq(model_uuid),
@@ -512,21 +509,17 @@ impl Store {
                             .execute(conn)
                             .await?;
                     }
-                    let changes_after = changes_after.unwrap_or(0);
                     record_event!(
                         conn,
                         WebhookEvent::PricesChanged,
-                        &PricesChanged {
-                            provider: &record.provider,
-                            sync_id: record.sync_id,
-                            approved_by: Some(by),
-                            models_added: 0,
-                            models_updated: 1,
-                            models_removed: 0,
-                            history_entries: 1,
+                        &PricesChanged::new(
+                            &record.provider,
+                            record.sync_id,
+                            Some(by),
+                            [0, 1, 0],
+                            1,
                             changes_after,
-                            changes_url: format!("/v1/pricing/changes?after={changes_after}"),
-                        }
+                        )
                     );
                     // Last, as in every price write: the replicas' in-memory
                     // catalogues and change feeds wake.

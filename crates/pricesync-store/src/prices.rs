@@ -14,10 +14,10 @@ use uuid::Uuid;
 use crate::batch::{binds, BatchInsert, InsertRow, Upsert};
 use crate::held::record_held;
 use crate::leases::LeaseConn;
-use crate::schema::{model_prices, model_pricing_history, models};
+use crate::schema::{model_prices, models};
 use crate::sql_types::{DbDecimal, DbNow, DbUuid, SqlDecimal, SqlUuid};
 use crate::store::{on_conn, CatalogueWrites};
-use crate::webhooks::{record_event, PriceChangeHeld, PricesChanged, WebhookEvent};
+use crate::webhooks::{feed_cursor, record_event, PriceChangeHeld, PricesChanged, WebhookEvent};
 use crate::{Fence, Store, StoreError, StoreResult};
 use diesel::backend::Backend;
 use diesel::query_builder::AstPass;
@@ -683,10 +683,7 @@ impl Store {
                 }
                 // The change feed's cursor before this write (writes are
                 // serialised by the catalogue lock), for `prices.changed`.
-                let changes_after: Option<i64> = model_pricing_history::table
-                    .select(diesel::dsl::max(model_pricing_history::id))
-                    .first(conn)
-                    .await?;
+                let changes_after = feed_cursor!(conn);
                 for chunk in rows.history.chunks(MAX_ROWS_PER_STATEMENT) {
                     report.history_rows += BatchInsert {
                         rows: chunk,
@@ -708,21 +705,21 @@ impl Store {
                     .await?;
                 }
                 if report.history_rows + report.status_rows > 0 {
-                    let changes_after = changes_after.unwrap_or(0);
                     record_event!(
                         conn,
                         WebhookEvent::PricesChanged,
-                        &PricesChanged {
-                            provider: provider.as_str(),
+                        &PricesChanged::new(
+                            provider.as_str(),
                             sync_id,
-                            approved_by: None,
-                            models_added: report.models_inserted,
-                            models_updated: report.models_updated,
-                            models_removed: report.models_removed,
-                            history_entries: report.history_rows,
+                            None,
+                            [
+                                report.models_inserted,
+                                report.models_updated,
+                                report.models_removed
+                            ],
+                            report.history_rows,
                             changes_after,
-                            changes_url: format!("/v1/pricing/changes?after={changes_after}"),
-                        }
+                        )
                     );
                 }
                 if report.held_new > 0 {

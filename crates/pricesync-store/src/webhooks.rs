@@ -288,17 +288,57 @@ impl<'a> SyncFinished<'a> {
 /// feed shows it.
 #[derive(Serialize)]
 pub(crate) struct PricesChanged<'a> {
-    pub(crate) provider: &'a str,
-    pub(crate) sync_id: Option<Uuid>,
-    pub(crate) approved_by: Option<&'a str>,
-    pub(crate) models_added: usize,
-    pub(crate) models_updated: usize,
-    pub(crate) models_removed: usize,
-    pub(crate) history_entries: usize,
+    provider: &'a str,
+    sync_id: Option<Uuid>,
+    approved_by: Option<&'a str>,
+    models_added: usize,
+    models_updated: usize,
+    models_removed: usize,
+    history_entries: usize,
     /// The change feed's cursor just before this write.
-    pub(crate) changes_after: i64,
-    pub(crate) changes_url: String,
+    changes_after: i64,
+    changes_url: String,
 }
+
+impl<'a> PricesChanged<'a> {
+    /// `[added, updated, removed]` models and the history entries a write
+    /// made after the change feed's cursor `changes_after`.
+    pub(crate) fn new(
+        provider: &'a str,
+        sync_id: Option<Uuid>,
+        approved_by: Option<&'a str>,
+        [models_added, models_updated, models_removed]: [usize; 3],
+        history_entries: usize,
+        changes_after: i64,
+    ) -> Self {
+        Self {
+            provider,
+            sync_id,
+            approved_by,
+            models_added,
+            models_updated,
+            models_removed,
+            history_entries,
+            changes_after,
+            changes_url: format!("/v1/pricing/changes?after={changes_after}"),
+        }
+    }
+}
+
+/// The change feed's cursor on `$conn`: the latest price history id, 0
+/// for none. Read inside a price write after the catalogue lock, no other
+/// write can move it before commit.
+macro_rules! feed_cursor {
+    ($conn:expr) => {{
+        use $crate::schema::model_pricing_history as h;
+        h::table
+            .select(diesel::dsl::max(h::id))
+            .first::<Option<i64>>($conn)
+            .await?
+            .unwrap_or(0)
+    }};
+}
+pub(crate) use feed_cursor;
 
 /// `price_change.held`: a write held new changes for approval.
 #[derive(Serialize)]
