@@ -133,23 +133,12 @@ impl Modify for DatabaseUnavailable {
                 .responses
                 .entry("503".to_owned())
                 .or_insert_with(|| {
-                    ResponseBuilder::new()
-                        .description("The database is unavailable; retry.")
-                        .header(
-                            "Retry-After",
-                            HeaderBuilder::new()
-                                .schema(u64::schema())
-                                .description(Some("Seconds to wait."))
-                                .build(),
-                        )
-                        .content(
-                            "application/json",
-                            ContentBuilder::new()
-                                .schema(Some(Ref::from_schema_name(ErrorBody::name())))
-                                .build(),
-                        )
-                        .build()
-                        .into()
+                    error_response(
+                        "The database is unavailable; retry.",
+                        "Retry-After",
+                        header(u64::schema(), "Seconds to wait."),
+                    )
+                    .into()
                 });
         });
     }
@@ -182,22 +171,11 @@ fn require_admin_token(operation: &mut Operation) {
         ADMIN_SECURITY,
         [],
     )]);
-    let unauthorized = ResponseBuilder::new()
-        .description("No valid admin token (or none is configured).")
-        .header(
-            "WWW-Authenticate",
-            HeaderBuilder::new()
-                .schema(String::schema())
-                .description(Some("`Bearer realm=\"pricesync-admin\"`."))
-                .build(),
-        )
-        .content(
-            "application/json",
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name(ErrorBody::name())))
-                .build(),
-        )
-        .build();
+    let unauthorized = error_response(
+        "No valid admin token (or none is configured).",
+        "WWW-Authenticate",
+        header(String::schema(), "`Bearer realm=\"pricesync-admin\"`."),
+    );
     operation
         .responses
         .responses
@@ -206,10 +184,7 @@ fn require_admin_token(operation: &mut Operation) {
     // answer any admin operation 429 with an error body; the trigger's own
     // 429 (a sync in the way) gets it as an alternative body.
     let overloaded_body = Ref::from_schema_name(ErrorBody::name());
-    let retry_after = HeaderBuilder::new()
-        .schema(u64::schema())
-        .description(Some("Seconds to wait before retrying."))
-        .build();
+    let retry_after = header(u64::schema(), "Seconds to wait before retrying.");
     match operation.responses.responses.get_mut("429") {
         Some(utoipa::openapi::RefOr::T(existing)) => {
             for content in existing.content.values_mut() {
@@ -232,23 +207,47 @@ fn require_admin_token(operation: &mut Operation) {
                 .or_insert(retry_after);
         }
         _ => {
-            let overloaded = ResponseBuilder::new()
-                .description(
-                    "Too many admin requests in progress at once (error `admin_overloaded`, \
-                     PRICESYNC_ADMIN_CONCURRENCY): retry after `Retry-After` seconds.",
-                )
-                .header("Retry-After", retry_after)
-                .content(
-                    "application/json",
-                    ContentBuilder::new().schema(Some(overloaded_body)).build(),
-                )
-                .build();
+            let overloaded = error_response(
+                "Too many admin requests in progress at once (error `admin_overloaded`, \
+                 PRICESYNC_ADMIN_CONCURRENCY): retry after `Retry-After` seconds.",
+                "Retry-After",
+                retry_after,
+            );
             operation
                 .responses
                 .responses
                 .insert("429".to_owned(), overloaded.into());
         }
     }
+}
+
+/// A response with the JSON error body and one header.
+fn error_response(
+    description: &str,
+    header_name: &str,
+    header: utoipa::openapi::header::Header,
+) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .header(header_name, header)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+                .build(),
+        )
+        .build()
+}
+
+/// A response header of this schema.
+fn header(
+    schema: impl Into<utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>>,
+    description: &str,
+) -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(schema)
+        .description(Some(description))
+        .build()
 }
 
 /// The document of the routes [`super::routes`] registers, built once.
