@@ -5,7 +5,9 @@ use std::path::Path;
 use deadpool::managed::Manager;
 use diesel::{Connection, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -106,6 +108,34 @@ where
         .map_err(|e| StoreError::Connect(Box::new(e)))
 }
 
+/// A connection manager for `url` whose new connections run `setup` (the
+/// PostgreSQL session limits, the SQLite pragmas) before first use.
+fn set_up_manager<C>(
+    url: &str,
+    setup: &str,
+    recycling_method: RecyclingMethod<C>,
+) -> AsyncDieselConnectionManager<C>
+where
+    C: AsyncConnection + SimpleAsyncConnection + 'static,
+{
+    let setup = setup.to_owned();
+    let mut manager_config = ManagerConfig::<C>::default();
+    manager_config.recycling_method = recycling_method;
+    manager_config.custom_setup = Box::new(move |url| {
+        let setup = setup.clone();
+        let url = url.to_owned();
+        async move {
+            let mut conn = C::establish(&url).await?;
+            conn.batch_execute(&setup)
+                .await
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        }
+        .boxed()
+    });
+    AsyncDieselConnectionManager::<C>::new_with_config(url, manager_config)
+}
+
 fn sqlite_pragmas(config: &PoolConfig) -> String {
     format!(
         "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
@@ -133,25 +163,7 @@ impl Store {
                 // locks for long, and no statement queues behind it.
                 let settings = config.pg_session_settings();
                 let manager = CheckedManager::new(|recycling_method| {
-                    let settings = settings.clone();
-                    let mut manager_config = ManagerConfig::default();
-                    manager_config.recycling_method = recycling_method;
-                    manager_config.custom_setup = Box::new(move |url| {
-                        let settings = settings.clone();
-                        let url = url.to_owned();
-                        async move {
-                            let mut conn = AsyncPgConnection::establish(&url).await?;
-                            conn.batch_execute(&settings)
-                                .await
-                                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                            Ok(conn)
-                        }
-                        .boxed()
-                    });
-                    AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
-                        text.clone(),
-                        manager_config,
-                    )
+                    set_up_manager::<AsyncPgConnection>(text, &settings, recycling_method)
                 });
                 Backend::Postgres(build_pool(manager, config.max_size.max(1), config)?)
             }
@@ -165,25 +177,7 @@ impl Store {
                 let path = path_text(path)?;
                 let pragmas = sqlite_pragmas(config);
                 let make_manager = |recycling_method| {
-                    let pragmas = pragmas.clone();
-                    let mut manager_config = ManagerConfig::<SqliteConn>::default();
-                    manager_config.recycling_method = recycling_method;
-                    manager_config.custom_setup = Box::new(move |url| {
-                        let pragmas = pragmas.clone();
-                        let url = url.to_owned();
-                        async move {
-                            let mut conn = SqliteConn::establish(&url).await?;
-                            conn.batch_execute(&pragmas)
-                                .await
-                                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                            Ok(conn)
-                        }
-                        .boxed()
-                    });
-                    AsyncDieselConnectionManager::<SqliteConn>::new_with_config(
-                        path.clone(),
-                        manager_config,
-                    )
+                    set_up_manager::<SqliteConn>(&path, &pragmas, recycling_method)
                 };
                 Backend::Sqlite(SqlitePools {
                     writer: build_pool(CheckedManager::new(make_manager), 1, config)?,
