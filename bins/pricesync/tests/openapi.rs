@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Every route the server serves, as the document must name it.
-const ROUTES: [(&str, &str); 32] = [
+const ROUTES: [(&str, &str); 34] = [
     ("get", "/v1/pricing/models"),
     ("get", "/v1/pricing/models/{provider}/{model_id}"),
     ("get", "/v1/pricing/history"),
@@ -41,6 +41,8 @@ const ROUTES: [(&str, &str); 32] = [
     ("post", "/admin/pricing/held-changes/{id}/reject"),
     ("post", "/admin/pricing/webhooks"),
     ("get", "/admin/pricing/webhooks"),
+    ("get", "/admin/pricing/webhooks/{id}"),
+    ("patch", "/admin/pricing/webhooks/{id}"),
     ("delete", "/admin/pricing/webhooks/{id}"),
     ("get", "/admin/pricing/webhooks/deliveries"),
     ("post", "/admin/pricing/webhooks/deliveries/{id}/retry"),

@@ -1,5 +1,6 @@
 //! The webhook admin API on both backends: registration and its checks,
-//! secrets shown once, removal, the deliveries list and resending.
+//! secrets shown once, reading and changing an endpoint (pause, resume),
+//! removal, the deliveries list and resending.
 
 mod common;
 
@@ -179,7 +180,124 @@ async fn deliveries_are_listed_and_only_failed_ones_resent(db: TestDatabase) {
     assert_eq!((status, answer["error"].as_str()), (404, Some("not_found")));
 }
 
+async fn an_endpoint_is_read_changed_paused_and_resumed(db: TestDatabase) {
+    let app = start(db).await;
+    let response = app
+        .call(
+            Method::POST,
+            "/admin/pricing/webhooks",
+            Some(common::TOKEN),
+            Some(json!({"url": "https://hooks.example.com/p", "description": "first"})),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 201);
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .expect("a Location header");
+    let made: serde_json::Value = response.json().await.expect("JSON");
+    let id = made["webhook"]["id"].as_str().expect("id");
+    assert_eq!(location, format!("/admin/pricing/webhooks/{id}"));
+
+    let (status, read) = app.admin(Method::GET, &location, None).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read, made["webhook"]);
+
+    for (body, needle) in [
+        (json!({"url": "ftp://example.com/x"}), "http or https"),
+        (json!({"events": ["sync.started"]}), "unknown webhook event"),
+        (json!({"secret": "short"}), "16 to 256"),
+        (json!({"enabled": "no"}), "expected a boolean"),
+        (json!({"created_by": "me"}), "unknown field"),
+    ] {
+        let (status, answer) = app
+            .admin(Method::PATCH, &location, Some(body.clone()))
+            .await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(needle)),
+            "{body}: {answer}"
+        );
+    }
+    let (status, unchanged) = app.admin(Method::GET, &location, None).await;
+    assert_eq!(
+        (status, &unchanged),
+        (200, &made["webhook"]),
+        "a refused change changes nothing"
+    );
+
+    let (status, paused) = app
+        .admin(
+            Method::PATCH,
+            &location,
+            Some(json!({"enabled": false, "events": ["prices.changed"], "secret": "a-new-secret-of-24-chars"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{paused}");
+    assert_eq!(paused["enabled"], false);
+    assert_eq!(paused["events"], json!(["prices.changed"]));
+    assert_eq!(paused["url"], "https://hooks.example.com/p");
+    assert_eq!(paused["description"], "first");
+    assert!(!paused.to_string().contains("a-new-secret"), "{paused}");
+    let (_, listed) = app
+        .admin(Method::GET, "/admin/pricing/webhooks", None)
+        .await;
+    assert_eq!(listed["webhooks"][0], paused);
+
+    let (status, resumed) = app
+        .admin(
+            Method::PATCH,
+            &location,
+            Some(json!({"enabled": true, "url": "https://hooks.example.com/q"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(resumed["enabled"], true);
+    assert_eq!(resumed["url"], "https://hooks.example.com/q");
+    assert_eq!(resumed["events"], json!(["prices.changed"]));
+    let (status, same) = app.admin(Method::PATCH, &location, Some(json!({}))).await;
+    assert_eq!(
+        (status, &same),
+        (200, &resumed),
+        "an empty change changes nothing"
+    );
+
+    let missing = format!("/admin/pricing/webhooks/{}", uuid::Uuid::now_v7());
+    for method in [Method::GET, Method::PATCH] {
+        let (status, answer) = app.admin(method.clone(), &missing, Some(json!({}))).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (404, Some("not_found")),
+            "{method}"
+        );
+        let (status, answer) = app
+            .admin(
+                method.clone(),
+                "/admin/pricing/webhooks/nope",
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_id")),
+            "{method}"
+        );
+    }
+    // The deliveries list keeps its path: it is not read as an endpoint id.
+    let (status, deliveries) = app
+        .admin(Method::GET, "/admin/pricing/webhooks/deliveries", None)
+        .await;
+    assert_eq!(status, 200, "{deliveries}");
+    let (status, _) = app.get(&location).await;
+    assert_eq!(status, 401, "without a token");
+}
+
 on_both_backends!(
     registration_checks_its_input_and_shows_the_secret_once,
+    an_endpoint_is_read_changed_paused_and_resumed,
     deliveries_are_listed_and_only_failed_ones_resent,
 );

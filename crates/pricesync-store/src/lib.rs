@@ -55,6 +55,6 @@ pub use reads::{
 pub use schedules::{ScheduleRecord, TickOutcome};
 pub use store::{BackendKind, PoolStatus, Store, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use webhooks::{
-    AttemptOutcome, DeliveryQuery, DeliveryRecord, DeliveryState, DueDelivery, EndpointRecord,
-    NewEndpoint, WebhookEvent,
+    AttemptOutcome, DeliveryQuery, DeliveryRecord, DeliveryState, DueDelivery, EndpointChange,
+    EndpointRecord, NewEndpoint, WebhookEvent,
 };

@@ -3,8 +3,9 @@
 //! An event is recorded by [`record_event!`] inside the transaction of what
 //! it announces — a job reaching its final state ([`Store::finish_job`]), a
 //! price write ([`Store::apply_price_diff`], an approved held change) — as
-//! one `pending` delivery row per enabled endpoint that wants it. Senders
-//! (the engine's webhook dispatcher, on any replica) claim due rows
+//! one `pending` delivery row per endpoint that wants it. Senders (the
+//! engine's webhook dispatcher, on any replica) claim due rows of enabled
+//! endpoints (a paused endpoint's rows wait for it to resume)
 //! ([`Store::claim_due_deliveries`]) for a while, send them, and record the
 //! outcome, guarded by their claim: a sender that dies loses its claim when
 //! the time passes, and the delivery is sent again by another.
@@ -123,6 +124,22 @@ pub struct NewEndpoint {
     pub created_by: String,
 }
 
+/// A change to a registered endpoint: each field given replaces the
+/// stored one; `None` keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointChange {
+    /// Where deliveries are POSTed from now on (pending ones included).
+    pub url: Option<String>,
+    /// A new signing key, at least 16 characters.
+    pub secret: Option<String>,
+    /// The events it wants from now on; empty for every event.
+    pub events: Option<Vec<WebhookEvent>>,
+    /// For people.
+    pub description: Option<String>,
+    /// `false` pauses sending (events are still recorded); `true` resumes.
+    pub enabled: Option<bool>,
+}
+
 /// A registered endpoint (never its secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointRecord {
@@ -134,7 +151,8 @@ pub struct EndpointRecord {
     pub events: Vec<WebhookEvent>,
     /// For people.
     pub description: String,
-    /// Whether events are delivered to it.
+    /// Whether its deliveries are sent; a paused endpoint's events are
+    /// recorded and wait.
     pub enabled: bool,
     /// Who registered it.
     pub created_by: String,
@@ -359,9 +377,9 @@ struct Envelope<'a, T> {
     data: &'a T,
 }
 
-/// Of the enabled endpoints `(id, events)`, those that want `event`.
-pub(crate) fn wanting(enabled: Vec<(SqlUuid, String)>, event: WebhookEvent) -> Vec<SqlUuid> {
-    enabled
+/// Of the endpoints `(id, events)`, those that want `event`.
+pub(crate) fn wanting(endpoints: Vec<(SqlUuid, String)>, event: WebhookEvent) -> Vec<SqlUuid> {
+    endpoints
         .into_iter()
         .filter(|(_, events)| events_want(events, event))
         .map(|(id, _)| id)
@@ -406,16 +424,14 @@ fn events_column(events: &[WebhookEvent]) -> String {
     }
 }
 
-/// The enabled endpoints that want `$event`, read on `$conn`.
+/// The endpoints that want `$event`, read on `$conn`. Paused ones too:
+/// their events wait for them to resume.
 macro_rules! endpoints_wanting {
     ($conn:expr, $event:expr) => {{
         use $crate::schema::webhook_endpoints as e;
-        let enabled: Vec<($crate::sql_types::SqlUuid, String)> = e::table
-            .filter(e::enabled.eq(true))
-            .select((e::id, e::events))
-            .load($conn)
-            .await?;
-        $crate::webhooks::wanting(enabled, $event)
+        let endpoints: Vec<($crate::sql_types::SqlUuid, String)> =
+            e::table.select((e::id, e::events)).load($conn).await?;
+        $crate::webhooks::wanting(endpoints, $event)
     }};
 }
 pub(crate) use endpoints_wanting;
@@ -445,7 +461,7 @@ macro_rules! insert_deliveries {
 }
 pub(crate) use insert_deliveries;
 
-/// Records `$event` with `$data` as a pending delivery for every enabled
+/// Records `$event` with `$data` as a pending delivery for every
 /// endpoint that wants it, on `$conn`: call it inside the transaction of
 /// what the event announces. Without such an endpoint, it costs one read.
 macro_rules! record_event {
@@ -457,6 +473,17 @@ macro_rules! record_event {
     }};
 }
 pub(crate) use record_event;
+
+/// The columns an [`EndpointChange`] sets; `None` fields are left alone.
+#[derive(AsChangeset, Default, PartialEq, Eq)]
+#[diesel(table_name = endpoints)]
+struct EndpointChangeset<'a> {
+    url: Option<&'a str>,
+    secret: Option<&'a str>,
+    events: Option<String>,
+    description: Option<&'a str>,
+    enabled: Option<bool>,
+}
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = endpoints)]
@@ -565,6 +592,57 @@ impl Store {
                 .await?
         });
         row.try_into()
+    }
+
+    /// The endpoint `id`, if registered.
+    pub async fn webhook_endpoint(&self, id: Uuid) -> StoreResult<Option<EndpointRecord>> {
+        let row: Option<EndpointRow> = on_conn!(self, readers, |conn| {
+            endpoints::table
+                .filter(endpoints::id.eq(SqlUuid(id)))
+                .select(EndpointRow::as_select())
+                .first(conn)
+                .await
+                .optional()?
+        });
+        row.map(EndpointRecord::try_from).transpose()
+    }
+
+    /// Applies `change` to the endpoint `id`; `None` when there is none.
+    /// Pending deliveries go to the new URL, signed with the new secret;
+    /// a new event list applies to events recorded from now on.
+    pub async fn update_webhook_endpoint(
+        &self,
+        id: Uuid,
+        change: &EndpointChange,
+    ) -> StoreResult<Option<EndpointRecord>> {
+        if change
+            .secret
+            .as_ref()
+            .is_some_and(|s| s.chars().count() < 16)
+        {
+            return Err(StoreError::InvalidArgument(
+                "a webhook secret has at least 16 characters".to_owned(),
+            ));
+        }
+        let changeset = EndpointChangeset {
+            url: change.url.as_deref(),
+            secret: change.secret.as_deref(),
+            events: change.events.as_deref().map(events_column),
+            description: change.description.as_deref(),
+            enabled: change.enabled,
+        };
+        if changeset == EndpointChangeset::default() {
+            return self.webhook_endpoint(id).await;
+        }
+        let row: Option<EndpointRow> = on_conn!(self, writer, |conn| {
+            diesel::update(endpoints::table.filter(endpoints::id.eq(SqlUuid(id))))
+                .set(&changeset)
+                .returning(EndpointRow::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?
+        });
+        row.map(EndpointRecord::try_from).transpose()
     }
 
     /// Every registered endpoint, oldest first.
@@ -854,7 +932,8 @@ where
         self.until.walk_ast(out.reborrow())?;
         out.push_sql(
             ", attempts = attempts + 1 WHERE id IN (SELECT id FROM webhook_deliveries \
-             WHERE state = 'pending' AND next_attempt_at <= ",
+             WHERE state = 'pending' AND endpoint_id IN \
+             (SELECT id FROM webhook_endpoints WHERE enabled) AND next_attempt_at <= ",
         );
         DbNow.walk_ast(out.reborrow())?;
         out.push_sql(" AND (claimed_until IS NULL OR claimed_until <= ");

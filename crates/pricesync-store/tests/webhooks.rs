@@ -11,8 +11,8 @@ use pricesync_domain::{
     ValidationPolicy,
 };
 use pricesync_store::{
-    AttemptOutcome, DeliveryQuery, DeliveryState, DueDelivery, EnqueueOutcome, JobProgress,
-    JobRecord, NewEndpoint, NewJob, NewProviderLog, Store, StoreError, WebhookEvent,
+    AttemptOutcome, DeliveryQuery, DeliveryState, DueDelivery, EndpointChange, EnqueueOutcome,
+    JobProgress, JobRecord, NewEndpoint, NewJob, NewProviderLog, Store, StoreError, WebhookEvent,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -348,8 +348,101 @@ async fn concurrent_senders_never_claim_the_same_delivery(store: Store) {
     assert_eq!(total, 20, "every due delivery claimed by someone");
 }
 
+async fn a_paused_endpoint_keeps_its_events_until_it_resumes(store: Store) {
+    let id = endpoint(&store, Vec::new()).await;
+    let pause = EndpointChange {
+        enabled: Some(false),
+        ..EndpointChange::default()
+    };
+    let paused = store
+        .update_webhook_endpoint(id, &pause)
+        .await
+        .expect("pause")
+        .expect("the endpoint");
+    assert!(!paused.enabled);
+    write_price(&store, "0.000001").await;
+    write_price(&store, "0.000002").await;
+    assert!(
+        claim(&store, "s1").await.is_empty(),
+        "a paused endpoint's deliveries are not sent"
+    );
+    let waiting = store
+        .list_webhook_deliveries(&DeliveryQuery {
+            state: Some(DeliveryState::Pending),
+            endpoint_id: Some(id),
+            before: None,
+            limit: 10,
+        })
+        .await
+        .expect("list");
+    assert_eq!(waiting.len(), 2, "events are recorded while paused");
+    assert!(waiting.iter().all(|d| d.attempts == 0));
+
+    // Resumed at a new URL with a new secret and a narrower event list:
+    // the waiting deliveries go there, signed with the new secret.
+    let change = EndpointChange {
+        url: Some("http://127.0.0.1:9/moved".to_owned()),
+        secret: Some("a-new-secret-of-24-chars".to_owned()),
+        events: Some(vec![WebhookEvent::SyncFinished]),
+        description: Some("moved".to_owned()),
+        enabled: Some(true),
+    };
+    let resumed = store
+        .update_webhook_endpoint(id, &change)
+        .await
+        .expect("resume")
+        .expect("the endpoint");
+    assert!(resumed.enabled);
+    assert_eq!(resumed.url, "http://127.0.0.1:9/moved");
+    assert_eq!(resumed.events, [WebhookEvent::SyncFinished]);
+    assert_eq!(resumed.description, "moved");
+    assert_eq!(
+        store.webhook_endpoint(id).await.expect("read"),
+        Some(resumed)
+    );
+    let due = claim(&store, "s1").await;
+    assert_eq!(due.len(), 2);
+    assert!(due.iter().all(|d| d.url == "http://127.0.0.1:9/moved"
+        && d.secret == "a-new-secret-of-24-chars"
+        && d.event_type == "prices.changed"));
+    // The new event list applies to events recorded from now on.
+    write_price(&store, "0.000003").await;
+    assert!(claim(&store, "s1").await.is_empty());
+
+    // An empty change reads the endpoint; a short secret and an unknown
+    // endpoint are refused.
+    let same = store
+        .update_webhook_endpoint(id, &EndpointChange::default())
+        .await
+        .expect("no change");
+    assert_eq!(
+        same.map(|e| e.url),
+        Some("http://127.0.0.1:9/moved".to_owned())
+    );
+    let short = EndpointChange {
+        secret: Some("short".to_owned()),
+        ..EndpointChange::default()
+    };
+    assert!(matches!(
+        store.update_webhook_endpoint(id, &short).await,
+        Err(StoreError::InvalidArgument(_))
+    ));
+    assert_eq!(
+        store
+            .update_webhook_endpoint(Uuid::now_v7(), &pause)
+            .await
+            .expect("update"),
+        None
+    );
+    assert_eq!(
+        store.webhook_endpoint(Uuid::now_v7()).await.expect("read"),
+        None
+    );
+}
+
 pricesync_store::on_both_backends!(
     endpoints_keep_their_secret_and_want_their_events,
+    a_paused_endpoint_keeps_its_events_until_it_resumes,
     a_finished_job_announces_itself_with_its_providers,
     claims_keep_senders_apart_and_outcomes_are_guarded,
     concurrent_senders_never_claim_the_same_delivery,

@@ -76,6 +76,8 @@ pub(crate) fn routes(cfg: &mut ServiceConfig) {
             .service(webhooks::list_webhooks)
             .service(webhooks::list_deliveries)
             .service(webhooks::retry_delivery)
+            .service(webhooks::get_webhook)
+            .service(webhooks::update_webhook)
             .service(webhooks::delete_webhook)
             .service(admin::scheduler_status)
             .service(admin::list_locks)

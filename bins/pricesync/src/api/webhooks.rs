@@ -1,11 +1,13 @@
-//! Webhooks (admin scope): register, list and remove endpoints, see every
-//! delivery and send a failed one again. Deliveries themselves are sent by
+//! Webhooks (admin scope): register, read, change (pause, resume, move,
+//! re-key) and remove endpoints, see every delivery and send a failed one
+//! again. Deliveries themselves are sent by
 //! the engine's dispatcher (see docs/webhooks.md).
 
+use actix_web::http::header;
 use actix_web::web::Json;
-use actix_web::{delete, get, post, web, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
 use pricesync_engine::EngineHandle;
-use pricesync_store::{DeliveryQuery, DeliveryState, NewEndpoint, WebhookEvent};
+use pricesync_store::{DeliveryQuery, DeliveryState, EndpointChange, NewEndpoint, WebhookEvent};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -13,7 +15,8 @@ use uuid::Uuid;
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::types::webhooks::{
-    parse_cursor, Delivery, DeliveryPage, NewWebhook, RegisteredWebhook, Webhook, WebhookList,
+    parse_cursor, Delivery, DeliveryPage, NewWebhook, RegisteredWebhook, Webhook, WebhookChange,
+    WebhookList,
 };
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -25,6 +28,11 @@ fn invalid_body(message: String) -> ApiError {
         code: "invalid_body",
         message,
     }
+}
+
+/// Where the endpoint `id` is read and changed.
+fn webhook_path(id: Uuid) -> String {
+    format!("{}/webhooks/{id}", super::admin::SCOPE)
 }
 
 fn webhook_id(text: &str, what: &str) -> Result<Uuid, ApiError> {
@@ -49,23 +57,27 @@ fn host_of(url: &str) -> String {
     )
 }
 
-/// Checks a new endpoint; makes its secret when none is given.
-fn new_endpoint(body: NewWebhook, by: String) -> Result<NewEndpoint, ApiError> {
-    if body.url.chars().count() > MAX_URL_CHARS {
+/// Checks an endpoint's URL: http or https, with a host.
+fn checked_url(text: &str) -> Result<String, ApiError> {
+    if text.chars().count() > MAX_URL_CHARS {
         return Err(invalid_body(format!(
             "url: longer than {MAX_URL_CHARS} characters"
         )));
     }
-    let url = url::Url::parse(&body.url)
-        .map_err(|e| invalid_body(format!("url: {:?} is not a URL ({e})", body.url)))?;
+    let url = url::Url::parse(text)
+        .map_err(|e| invalid_body(format!("url: {text:?} is not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(invalid_body(format!(
-            "url: {:?} is not an http or https URL with a host",
-            body.url
+            "url: {text:?} is not an http or https URL with a host"
         )));
     }
+    Ok(url.to_string())
+}
+
+/// Parses event names, dropping repeats.
+fn checked_events(names: &[String]) -> Result<Vec<WebhookEvent>, ApiError> {
     let mut events = Vec::new();
-    for name in &body.events {
+    for name in names {
         let event: WebhookEvent = name
             .parse()
             .map_err(|e: String| invalid_body(format!("events: {e}")))?;
@@ -73,16 +85,34 @@ fn new_endpoint(body: NewWebhook, by: String) -> Result<NewEndpoint, ApiError> {
             events.push(event);
         }
     }
+    Ok(events)
+}
+
+fn checked_secret(secret: String) -> Result<String, ApiError> {
+    let length = secret.chars().count();
+    if !(16..=256).contains(&length) || !secret.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(invalid_body(
+            "secret: use 16 to 256 printable ASCII characters without spaces".to_owned(),
+        ));
+    }
+    Ok(secret)
+}
+
+fn checked_description(description: String) -> Result<String, ApiError> {
+    if description.chars().count() > 500 || description.contains('\0') {
+        return Err(invalid_body(
+            "description: at most 500 characters, no NUL".to_owned(),
+        ));
+    }
+    Ok(description)
+}
+
+/// Checks a new endpoint; makes its secret when none is given.
+fn new_endpoint(body: NewWebhook, by: String) -> Result<NewEndpoint, ApiError> {
+    let url = checked_url(&body.url)?;
+    let events = checked_events(&body.events)?;
     let secret = match body.secret {
-        Some(secret) => {
-            let length = secret.chars().count();
-            if !(16..=256).contains(&length) || !secret.chars().all(|c| c.is_ascii_graphic()) {
-                return Err(invalid_body(
-                    "secret: use 16 to 256 printable ASCII characters without spaces".to_owned(),
-                ));
-            }
-            secret
-        }
+        Some(secret) => checked_secret(secret)?,
         // Two version-4 UUIDs: 244 random bits from the system's secure
         // source.
         None => format!(
@@ -91,17 +121,23 @@ fn new_endpoint(body: NewWebhook, by: String) -> Result<NewEndpoint, ApiError> {
             Uuid::new_v4().simple()
         ),
     };
-    if body.description.chars().count() > 500 || body.description.contains('\0') {
-        return Err(invalid_body(
-            "description: at most 500 characters, no NUL".to_owned(),
-        ));
-    }
     Ok(NewEndpoint {
-        url: url.to_string(),
+        url,
         secret,
         events,
-        description: body.description,
+        description: checked_description(body.description)?,
         created_by: by,
+    })
+}
+
+/// Checks a change to an endpoint.
+fn endpoint_change(body: WebhookChange) -> Result<EndpointChange, ApiError> {
+    Ok(EndpointChange {
+        url: body.url.as_deref().map(checked_url).transpose()?,
+        secret: body.secret.map(checked_secret).transpose()?,
+        events: body.events.as_deref().map(checked_events).transpose()?,
+        description: body.description.map(checked_description).transpose()?,
+        enabled: body.enabled,
     })
 }
 
@@ -112,7 +148,8 @@ fn new_endpoint(body: NewWebhook, by: String) -> Result<NewEndpoint, ApiError> {
     description = "Events are POSTed to the URL as JSON, signed with HMAC-SHA256 (`Pricesync-Signature: t=<unix seconds>,v1=<hex>` over `<t>.<body>`); see docs/webhooks.md for the events and how to verify. The secret is in this answer only.",
     request_body = NewWebhook,
     responses(
-        (status = 201, description = "Registered.", body = RegisteredWebhook),
+        (status = 201, description = "Registered.", body = RegisteredWebhook,
+            headers(("Location" = String, description = "The endpoint's URL."))),
         (status = 400, description = "A bad URL, event name or secret.", body = ErrorBody),
     )
 )]
@@ -127,10 +164,12 @@ pub(crate) async fn create_webhook(
     // The host only: a webhook URL's path or query often carries a token.
     tracing::warn!(webhook = %record.id, host = %host_of(&record.url), by = %admin.label(),
         "webhook endpoint registered");
-    Ok(HttpResponse::Created().json(RegisteredWebhook {
-        webhook: Webhook::from(record),
-        secret: endpoint.secret,
-    }))
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, webhook_path(record.id)))
+        .json(RegisteredWebhook {
+            webhook: Webhook::from(record),
+            secret: endpoint.secret,
+        }))
 }
 
 /// `GET /admin/pricing/webhooks`
@@ -150,6 +189,80 @@ pub(crate) async fn list_webhooks(
     Ok(Json(WebhookList {
         webhooks: webhooks.into_iter().map(Webhook::from).collect(),
     }))
+}
+
+/// `GET /admin/pricing/webhooks/{id}`
+#[utoipa::path(
+    tag = "admin",
+    summary = "A webhook endpoint",
+    description = "One endpoint, without its secret.",
+    params(("id" = String, Path, format = Uuid, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        description = "The endpoint's id.")),
+    responses(
+        (status = 200, description = "The endpoint.", body = Webhook),
+        (status = 400, description = "The id is not a UUID.", body = ErrorBody),
+        (status = 404, description = "No such endpoint.", body = ErrorBody),
+    )
+)]
+#[get("/webhooks/{id}")]
+pub(crate) async fn get_webhook(
+    engine: web::Data<EngineHandle>,
+    path: web::Path<String>,
+) -> Result<Json<Webhook>, ApiError> {
+    let id = webhook_id(&path, "webhook")?;
+    let record = engine
+        .store()
+        .webhook_endpoint(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no webhook {id}")))?;
+    Ok(Json(Webhook::from(record)))
+}
+
+/// `PATCH /admin/pricing/webhooks/{id}`
+#[utoipa::path(
+    tag = "admin",
+    summary = "Change, pause or resume a webhook endpoint",
+    description = "Each field given replaces the stored one. `enabled: false` pauses sending: events are still recorded for the endpoint and wait, without using attempts, until `enabled: true` resumes it. Pending deliveries go to the new `url`, signed with the new `secret`; new `events` apply to events recorded from now on. An empty object changes nothing.",
+    params(("id" = String, Path, format = Uuid, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        description = "The endpoint's id.")),
+    request_body = WebhookChange,
+    responses(
+        (status = 200, description = "The endpoint as changed.", body = Webhook),
+        (status = 400, description = "The id is not a UUID, or a bad URL, event name or secret.", body = ErrorBody),
+        (status = 404, description = "No such endpoint.", body = ErrorBody),
+    )
+)]
+#[patch("/webhooks/{id}")]
+pub(crate) async fn update_webhook(
+    engine: web::Data<EngineHandle>,
+    admin: Admin,
+    path: web::Path<String>,
+    body: Json<WebhookChange>,
+) -> Result<Json<Webhook>, ApiError> {
+    let id = webhook_id(&path, "webhook")?;
+    let change = endpoint_change(body.into_inner())?;
+    let record = engine
+        .store()
+        .update_webhook_endpoint(id, &change)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no webhook {id}")))?;
+    if change != EndpointChange::default() {
+        let mut changed = Vec::new();
+        for (field, given) in [
+            ("url", change.url.is_some()),
+            ("secret", change.secret.is_some()),
+            ("events", change.events.is_some()),
+            ("description", change.description.is_some()),
+            ("enabled", change.enabled.is_some()),
+        ] {
+            if given {
+                changed.push(field);
+            }
+        }
+        tracing::warn!(webhook = %id, host = %host_of(&record.url), enabled = record.enabled,
+            changed = %changed.join(","), by = %admin.label(), "webhook endpoint changed");
+    }
+    Ok(Json(Webhook::from(record)))
 }
 
 /// `DELETE /admin/pricing/webhooks/{id}`

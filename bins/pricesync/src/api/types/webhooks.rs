@@ -28,6 +28,26 @@ pub struct NewWebhook {
     pub secret: Option<String>,
 }
 
+/// A change to a registered endpoint: each field given replaces the
+/// stored one.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookChange {
+    /// Where deliveries are POSTed from now on, pending ones included.
+    #[schema(example = "https://gateway.internal/hooks/pricesync")]
+    pub url: Option<String>,
+    /// The events it wants from now on; empty for every event.
+    pub events: Option<Vec<String>>,
+    /// For people.
+    pub description: Option<String>,
+    /// `false` pauses sending (events are recorded and wait); `true`
+    /// resumes.
+    pub enabled: Option<bool>,
+    /// A new signing key, 16 to 256 printable ASCII characters; pending
+    /// deliveries are signed with it. Not shown again.
+    pub secret: Option<String>,
+}
+
 /// A registered endpoint. Its secret is never shown again after
 /// registration.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -42,7 +62,8 @@ pub struct Webhook {
     pub events: Vec<String>,
     /// For people.
     pub description: String,
-    /// Whether events are delivered to it.
+    /// Whether its deliveries are sent; `false`: paused, its events are
+    /// recorded and wait.
     pub enabled: bool,
     /// Who registered it (`admin:<name>`).
     pub created_by: String,
