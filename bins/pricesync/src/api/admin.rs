@@ -185,8 +185,7 @@ pub(crate) async fn sync_trigger(
 #[utoipa::path(
     tag = "admin",
     summary = "One sync, with per-provider results",
-    params(("sync_id" = String, Path, format = Uuid, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        description = "The sync's id.")),
+    params(("sync_id" = String, Path, format = Uuid, description = "The sync's id.")),
     responses(
         (status = 200, description = "The sync.", body = SyncJob),
         (status = 400, description = "The id is not a UUID.", body = ErrorBody),
@@ -299,8 +298,7 @@ impl Responder for CancelAnswer {
 #[utoipa::path(
     tag = "admin",
     summary = "Cancel a sync",
-    params(("sync_id" = String, Path, format = Uuid, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        description = "The sync's id.")),
+    params(("sync_id" = String, Path, format = Uuid, description = "The sync's id.")),
     responses(
         (status = 200, description = "The sync was queued and is now cancelled.", body = SyncCancelled),
         (status = 202, description = "The sync is running; it stops at its next safe point.", body = SyncCancelled),

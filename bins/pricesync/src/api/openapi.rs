@@ -6,8 +6,8 @@
 //! the types that build them (`super::types`, and the domain's types under
 //! its `openapi` feature). What holds for a whole scope rather than one
 //! handler (the admin token and its 401, public routes' `security: []`,
-//! the database's 503 on read and admin routes) is
-//! added here, from the same scope constant that mounts the middleware.
+//! the database's 503 on read and admin routes, the pattern of UUID path
+//! parameters) is added here, from the same scope constant that mounts the middleware.
 
 use std::sync::OnceLock;
 
@@ -15,9 +15,10 @@ use actix_web::http::header;
 use actix_web::web::Json;
 use actix_web::{get, web, App, HttpResponse};
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{KnownFormat, Schema, SchemaFormat};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config, SwaggerUi};
@@ -144,6 +145,32 @@ impl Modify for DatabaseUnavailable {
     }
 }
 
+/// Every path parameter documented as a UUID gets the pattern of one, so
+/// that a client generated from the document checks it before sending
+/// (the server answers 400 `invalid_id` otherwise).
+struct UuidPathPattern;
+
+/// A UUID in its hyphenated form, any case.
+const UUID_PATTERN: &str =
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+impl Modify for UuidPathPattern {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for_each_operation(openapi, |_, operation| {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if parameter.parameter_in != ParameterIn::Path {
+                    continue;
+                }
+                if let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut() {
+                    if schema.format == Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)) {
+                        schema.pattern = Some(UUID_PATTERN.to_owned());
+                    }
+                }
+            }
+        });
+    }
+}
+
 /// Calls `visit` with every operation of the document and its path.
 fn for_each_operation(
     openapi: &mut utoipa::openapi::OpenApi,
@@ -264,6 +291,7 @@ pub(crate) fn document() -> &'static utoipa::openapi::OpenApi {
             &SecurityByScope,
             &DatabaseUnavailable,
             &OptionalTriggerBody,
+            &UuidPathPattern,
         ] {
             modifier.modify(&mut document);
         }

@@ -74,8 +74,7 @@ fn report_query(id: Uuid, params: &ReportParams) -> Result<(ReportQuery, u32), A
     tag = "admin",
     summary = "The models a sync skipped",
     description = "Each model the provider lists but pricesync could not take a price from, with the reason code and detail. Its stored price, if any, stays. Ordered by provider, then as met in the list.",
-    params(("sync_id" = String, Path, format = Uuid, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        description = "The sync's id."), ReportParams),
+    params(("sync_id" = String, Path, format = Uuid, description = "The sync's id."), ReportParams),
     responses(
         (status = 200, description = "A page of skipped models.", body = SkippedPage),
         (status = 400, description = "A malformed id or query parameter.", body = ErrorBody),
@@ -101,8 +100,7 @@ pub(crate) async fn sync_skipped(
     tag = "admin",
     summary = "A dry run's diff",
     description = "What a dry run would change, model by model and component by component: added, updated (old and new price), reactivated and removed models, and the changes it would hold for approval. A sync that wrote has its changes in `GET /v1/pricing/history` and its held changes in `GET /admin/pricing/held-changes?sync_id=`; asking it here is a 409.",
-    params(("sync_id" = String, Path, format = Uuid, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        description = "The sync's id."), ReportParams),
+    params(("sync_id" = String, Path, format = Uuid, description = "The sync's id."), ReportParams),
     responses(
         (status = 200, description = "A page of the diff.", body = ChangesPage),
         (status = 400, description = "A malformed id or query parameter.", body = ErrorBody),
@@ -239,8 +237,7 @@ async fn decide(
     tag = "admin",
     summary = "Approve a held price change",
     description = "Applies the new price, if the stored price is still the one the change was held against; history records the change with the approver.",
-    params(("id" = String, Path, format = Uuid, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        description = "The held change's id.")),
+    params(("id" = String, Path, format = Uuid, description = "The held change's id.")),
     responses(
         (status = 200, description = "Approved and applied.", body = HeldChange),
         (status = 400, description = "The id is not a UUID.", body = ErrorBody),
@@ -262,8 +259,7 @@ pub(crate) async fn approve_held(
     tag = "admin",
     summary = "Reject a held price change",
     description = "Keeps the old price. While the provider keeps listing exactly this price, later syncs do not hold it again.",
-    params(("id" = String, Path, format = Uuid, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        description = "The held change's id.")),
+    params(("id" = String, Path, format = Uuid, description = "The held change's id.")),
     responses(
         (status = 200, description = "Rejected.", body = HeldChange),
         (status = 400, description = "The id is not a UUID.", body = ErrorBody),

@@ -196,8 +196,7 @@ pub(crate) async fn list_webhooks(
     tag = "admin",
     summary = "A webhook endpoint",
     description = "One endpoint, without its secret.",
-    params(("id" = String, Path, format = Uuid, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        description = "The endpoint's id.")),
+    params(("id" = String, Path, format = Uuid, description = "The endpoint's id.")),
     responses(
         (status = 200, description = "The endpoint.", body = Webhook),
         (status = 400, description = "The id is not a UUID.", body = ErrorBody),
@@ -223,8 +222,7 @@ pub(crate) async fn get_webhook(
     tag = "admin",
     summary = "Change, pause or resume a webhook endpoint",
     description = "Each field given replaces the stored one. `enabled: false` pauses sending: events are still recorded for the endpoint and wait, without using attempts, until `enabled: true` resumes it. Pending deliveries go to the new `url`, signed with the new `secret`; new `events` apply to events recorded from now on. An empty object changes nothing.",
-    params(("id" = String, Path, format = Uuid, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        description = "The endpoint's id.")),
+    params(("id" = String, Path, format = Uuid, description = "The endpoint's id.")),
     request_body = WebhookChange,
     responses(
         (status = 200, description = "The endpoint as changed.", body = Webhook),
@@ -270,8 +268,7 @@ pub(crate) async fn update_webhook(
     tag = "admin",
     summary = "Remove a webhook endpoint",
     description = "The endpoint and its deliveries, pending ones included, are removed.",
-    params(("id" = String, Path, format = Uuid, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        description = "The endpoint's id.")),
+    params(("id" = String, Path, format = Uuid, description = "The endpoint's id.")),
     responses(
         (status = 204, description = "Removed."),
         (status = 400, description = "The id is not a UUID.", body = ErrorBody),
@@ -364,8 +361,7 @@ pub(crate) async fn list_deliveries(
     tag = "admin",
     summary = "Send a failed delivery again",
     description = "A delivery that used every attempt goes back to pending, due now, with its attempts counted from zero.",
-    params(("id" = String, Path, format = Uuid, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        description = "The delivery's id.")),
+    params(("id" = String, Path, format = Uuid, description = "The delivery's id.")),
     responses(
         (status = 200, description = "Pending again.", body = Delivery),
         (status = 400, description = "The id is not a UUID.", body = ErrorBody),
