@@ -6,15 +6,30 @@ mod common;
 
 use common::{on_both_backends, TestApp, TestDatabase};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 async fn start(db: TestDatabase) -> TestApp {
     TestApp::builder().admin_token().start(db).await
 }
 
+/// Each body of `cases` is refused with a 400 whose message holds its
+/// needle.
+async fn assert_refused(app: &TestApp, method: Method, path: &str, cases: &[(Value, &str)]) {
+    for (body, needle) in cases {
+        let (status, answer) = app.admin(method.clone(), path, Some(body.clone())).await;
+        assert_eq!(status, 400, "{method} {body}: {answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(needle)),
+            "{method} {body}: {answer}"
+        );
+    }
+}
+
 async fn registration_checks_its_input_and_shows_the_secret_once(db: TestDatabase) {
     let app = start(db).await;
-    for (body, needle) in [
+    let refused = [
         (json!({"url": "ftp://example.com/x"}), "http or https"),
         (json!({"url": "not a url"}), "not a URL"),
         (
@@ -33,18 +48,8 @@ async fn registration_checks_its_input_and_shows_the_secret_once(db: TestDatabas
             json!({"url": "http://example.com/x", "other": 1}),
             "unknown field",
         ),
-    ] {
-        let (status, answer) = app
-            .admin(Method::POST, "/admin/pricing/webhooks", Some(body.clone()))
-            .await;
-        assert_eq!(status, 400, "{body}: {answer}");
-        assert!(
-            answer["message"]
-                .as_str()
-                .is_some_and(|m| m.contains(needle)),
-            "{body}: {answer}"
-        );
-    }
+    ];
+    assert_refused(&app, Method::POST, "/admin/pricing/webhooks", &refused).await;
     let (status, made) = app
         .admin(
             Method::POST,
@@ -198,24 +203,14 @@ async fn an_endpoint_is_read_changed_paused_and_resumed(db: TestDatabase) {
     assert_eq!(status, 200, "{read}");
     assert_eq!(read, made["webhook"]);
 
-    for (body, needle) in [
+    let refused = [
         (json!({"url": "ftp://example.com/x"}), "http or https"),
         (json!({"events": ["sync.started"]}), "unknown webhook event"),
         (json!({"secret": "short"}), "16 to 256"),
         (json!({"enabled": "no"}), "expected a boolean"),
         (json!({"created_by": "me"}), "unknown field"),
-    ] {
-        let (status, answer) = app
-            .admin(Method::PATCH, &location, Some(body.clone()))
-            .await;
-        assert_eq!(status, 400, "{body}: {answer}");
-        assert!(
-            answer["message"]
-                .as_str()
-                .is_some_and(|m| m.contains(needle)),
-            "{body}: {answer}"
-        );
-    }
+    ];
+    assert_refused(&app, Method::PATCH, &location, &refused).await;
     let (status, unchanged) = app.admin(Method::GET, &location, None).await;
     assert_eq!(
         (status, &unchanged),
