@@ -244,19 +244,18 @@ pub(crate) async fn update_webhook(
         .update_webhook_endpoint(id, &change)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no webhook {id}")))?;
-    if change != EndpointChange::default() {
-        let mut changed = Vec::new();
-        for (field, given) in [
-            ("url", change.url.is_some()),
-            ("secret", change.secret.is_some()),
-            ("events", change.events.is_some()),
-            ("description", change.description.is_some()),
-            ("enabled", change.enabled.is_some()),
-        ] {
-            if given {
-                changed.push(field);
-            }
-        }
+    // The names of the fields changed, never their values.
+    let changed: Vec<&str> = [
+        ("url", change.url.is_some()),
+        ("secret", change.secret.is_some()),
+        ("events", change.events.is_some()),
+        ("description", change.description.is_some()),
+        ("enabled", change.enabled.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, given)| given.then_some(field))
+    .collect();
+    if !changed.is_empty() {
         tracing::warn!(webhook = %id, host = %host_of(&record.url), enabled = record.enabled,
             changed = %changed.join(","), by = %admin.label(), "webhook endpoint changed");
     }
