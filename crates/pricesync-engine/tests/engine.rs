@@ -66,7 +66,16 @@ impl TestFetcher {
     }
 
     fn gated(name: &str, response: FetchedList, gate: Arc<Notify>) -> Arc<Self> {
-        let mut fetcher = Self::new(name, vec![Ok(response)]);
+        Self::gated_each(name, vec![Ok(response)], gate)
+    }
+
+    /// Answers `responses` in turn, each fetch once `gate` lets it.
+    fn gated_each(
+        name: &str,
+        responses: Vec<Result<FetchedList, FetchError>>,
+        gate: Arc<Notify>,
+    ) -> Arc<Self> {
+        let mut fetcher = Self::new(name, responses);
         if let Some(f) = Arc::get_mut(&mut fetcher) {
             f.gate = Some(gate);
         }
@@ -394,12 +403,16 @@ async fn a_job_that_ends_in_another_engine_stops_refusing_at_once(store: Store) 
 
 async fn a_job_that_ends_here_stops_refusing_at_once(store: Store) {
     let (hooks, mut rx) = TestHooks::new(None);
-    let a = TestFetcher::new(
+    // Each fetch waits at the gate, so the first job is still running when
+    // the second trigger comes.
+    let gate = Arc::new(Notify::new());
+    let a = TestFetcher::gated_each(
         "alpha",
         vec![
             Ok(list(&[("m", "0.000001")])),
             Ok(list(&[("m", "0.000002")])),
         ],
+        gate.clone(),
     );
     let engine = start(&store, vec![a], config(), hooks).await;
     let first = queued(&engine, &["alpha"]).await;
@@ -407,9 +420,11 @@ async fn a_job_that_ends_here_stops_refusing_at_once(store: Store) {
         TriggerOutcome::Busy { active, .. } => assert_eq!(active.id, first),
         other => panic!("expected the first job in the way, got {other:?}"),
     }
+    gate.notify_one();
     assert_eq!(finished(&mut rx, first).await, Some(JobState::Completed));
     let second = queued(&engine, &["alpha"]).await;
     assert_ne!(second, first, "the ended job no longer refuses");
+    gate.notify_one();
     assert_eq!(finished(&mut rx, second).await, Some(JobState::Completed));
     assert_eq!(
         price(&store, "alpha", "m").await.as_deref(),

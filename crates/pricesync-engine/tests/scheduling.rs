@@ -117,7 +117,9 @@ impl SyncHooks for Recorder {
                 self.started.lock().expect("lock").push(provider.clone());
                 if let Some((held, barrier)) = &self.gate {
                     if held.contains(&provider) {
-                        barrier.wait().await;
+                        // Bounded, so that a provider that never leases
+                        // fails the test's order check instead of hanging it.
+                        let _ = tokio::time::timeout(Duration::from_secs(30), barrier.wait()).await;
                     }
                 }
             }
