@@ -7,7 +7,8 @@
 //! its `openapi` feature). What holds for a whole scope rather than one
 //! handler (the admin token and its 401, public routes' `security: []`,
 //! the database's 503 on read and admin routes, the pattern of UUID path
-//! parameters) is added here, from the same scope constant that mounts the middleware.
+//! parameters) is added here, from the same scope constant that mounts
+//! the middleware.
 
 use std::sync::OnceLock;
 
