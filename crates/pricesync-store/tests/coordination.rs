@@ -12,7 +12,7 @@ use pricesync_domain::{
 };
 use pricesync_store::{
     CancelOutcome, EnqueueOutcome, HeartbeatOutcome, JobProgress, JobRecord, NewJob,
-    NewProviderLog, Store, StoreError, TickOutcome,
+    NewProviderLog, ScheduleRecord, Store, StoreError, TickOutcome,
 };
 
 const TTL: Duration = Duration::from_secs(300);
@@ -698,16 +698,14 @@ async fn jobs_list_newest_first_and_old_ones_are_pruned(store: Store) {
 
 async fn a_due_slot_yields_one_job_and_busy_providers_skip_it(store: Store) {
     let names = vec!["openrouter".to_owned(), "nearai".to_owned()];
-    let schedule = store
-        .ensure_schedule(
-            "default",
-            &names,
-            &Cadence::Every(Duration::from_secs(6 * 3600)),
-            true,
-            Duration::from_secs(30),
-        )
-        .await
-        .expect("schedule");
+    let schedule = ensure(
+        &store,
+        &names,
+        &Cadence::Every(Duration::from_secs(6 * 3600)),
+        true,
+        Duration::from_secs(30),
+    )
+    .await;
     assert_eq!(schedule.providers, names);
     let template = NewJob {
         triggered_by: "scheduler".into(),
@@ -788,16 +786,14 @@ async fn tick_at_once(store: Store, replicas: usize) -> (Arc<Store>, Vec<TickOut
 
 async fn concurrent_ticks_produce_one_job_per_slot(store: Store) {
     let names = vec!["openrouter".to_owned()];
-    store
-        .ensure_schedule(
-            "default",
-            &names,
-            &Cadence::Every(Duration::from_secs(3600)),
-            true,
-            Duration::ZERO,
-        )
-        .await
-        .expect("schedule");
+    ensure(
+        &store,
+        &names,
+        &Cadence::Every(Duration::from_secs(3600)),
+        true,
+        Duration::ZERO,
+    )
+    .await;
     store
         .make_schedule_due_for_tests("default")
         .await
@@ -813,25 +809,19 @@ async fn concurrent_ticks_produce_one_job_per_slot(store: Store) {
 
 async fn a_failure_brings_the_next_run_forward(store: Store) {
     let names = vec!["openrouter".to_owned()];
-    let before = store
-        .ensure_schedule(
-            "default",
-            &names,
-            &Cadence::Every(Duration::from_secs(6 * 3600)),
-            true,
-            Duration::from_secs(6 * 3600),
-        )
-        .await
-        .expect("schedule");
+    let before = ensure(
+        &store,
+        &names,
+        &Cadence::Every(Duration::from_secs(6 * 3600)),
+        true,
+        Duration::from_secs(6 * 3600),
+    )
+    .await;
     store
         .record_schedule_result("default", false, Duration::from_secs(60))
         .await
         .expect("record");
-    let after = store
-        .get_schedule("default")
-        .await
-        .expect("get")
-        .expect("stored");
+    let after = stored_schedule(&store).await;
     assert_eq!(after.consecutive_failures, 1);
     assert!(after.next_run_at < before.next_run_at);
     assert!(after.next_run_at - before.next_run_at < time::Duration::hours(-5));
@@ -839,25 +829,15 @@ async fn a_failure_brings_the_next_run_forward(store: Store) {
         .record_schedule_result("default", true, Duration::from_secs(60))
         .await
         .expect("record");
-    assert_eq!(
-        store
-            .get_schedule("default")
-            .await
-            .expect("get")
-            .expect("stored")
-            .consecutive_failures,
-        0
-    );
-    let disabled = store
-        .ensure_schedule(
-            "default",
-            &names,
-            &Cadence::Every(Duration::from_secs(3600)),
-            false,
-            Duration::ZERO,
-        )
-        .await
-        .expect("schedule");
+    assert_eq!(stored_schedule(&store).await.consecutive_failures, 0);
+    let disabled = ensure(
+        &store,
+        &names,
+        &Cadence::Every(Duration::from_secs(3600)),
+        false,
+        Duration::ZERO,
+    )
+    .await;
     assert!(!disabled.enabled);
     store
         .make_schedule_due_for_tests("default")
@@ -872,6 +852,29 @@ async fn a_failure_brings_the_next_run_forward(store: Store) {
     );
 }
 
+/// Writes the schedule "default" of `names` (see `Store::ensure_schedule`).
+async fn ensure(
+    store: &Store,
+    names: &[String],
+    cadence: &Cadence,
+    enabled: bool,
+    first_delay: Duration,
+) -> ScheduleRecord {
+    store
+        .ensure_schedule("default", names, cadence, enabled, first_delay)
+        .await
+        .expect("schedule")
+}
+
+/// The stored schedule "default".
+async fn stored_schedule(store: &Store) -> ScheduleRecord {
+    store
+        .get_schedule("default")
+        .await
+        .expect("get")
+        .expect("stored")
+}
+
 fn hourly() -> Cadence {
     Cadence::Cron(CronSchedule::parse("0 * * * *").expect("cron"))
 }
@@ -884,10 +887,7 @@ async fn db_now(store: &Store) -> time::OffsetDateTime {
 async fn a_cron_schedule_first_runs_at_its_next_slot(store: Store) {
     let names = vec!["openrouter".to_owned()];
     let before = db_now(&store).await;
-    let schedule = store
-        .ensure_schedule("default", &names, &hourly(), true, Duration::from_secs(30))
-        .await
-        .expect("schedule");
+    let schedule = ensure(&store, &names, &hourly(), true, Duration::from_secs(30)).await;
     assert_eq!(schedule.cadence, hourly());
     // Not after the start-up delay: at the slot, on the hour, in UTC.
     let slot = schedule.next_run_at;
@@ -898,52 +898,36 @@ async fn a_cron_schedule_first_runs_at_its_next_slot(store: Store) {
         "{before} → {slot}"
     );
     // Written again unchanged (a restart, another replica): the slot stays.
-    let again = store
-        .ensure_schedule("default", &names, &hourly(), true, Duration::from_secs(30))
-        .await
-        .expect("schedule");
+    let again = ensure(&store, &names, &hourly(), true, Duration::from_secs(30)).await;
     assert_eq!(again.next_run_at, slot);
     // A new expression moves the next run to its own first slot.
     let daily = Cadence::Cron(CronSchedule::parse("30 3 * * *").expect("cron"));
-    let changed = store
-        .ensure_schedule("default", &names, &daily, true, Duration::from_secs(30))
-        .await
-        .expect("schedule");
+    let changed = ensure(&store, &names, &daily, true, Duration::from_secs(30)).await;
     assert_eq!(
         (changed.next_run_at.hour(), changed.next_run_at.minute()),
         (3, 30)
     );
     // Back to an interval: at most one interval away.
-    let every = store
-        .ensure_schedule(
-            "default",
-            &names,
-            &Cadence::Every(Duration::from_secs(600)),
-            true,
-            Duration::ZERO,
-        )
-        .await
-        .expect("schedule");
+    let every = ensure(
+        &store,
+        &names,
+        &Cadence::Every(Duration::from_secs(600)),
+        true,
+        Duration::ZERO,
+    )
+    .await;
     assert_eq!(every.cadence, Cadence::Every(Duration::from_secs(600)));
     assert!(every.next_run_at - db_now(&store).await <= time::Duration::seconds(600));
 }
 
 async fn concurrent_ticks_make_one_job_per_cron_slot(store: Store) {
     let names = vec!["openrouter".to_owned()];
-    store
-        .ensure_schedule("default", &names, &hourly(), true, Duration::ZERO)
-        .await
-        .expect("schedule");
+    ensure(&store, &names, &hourly(), true, Duration::ZERO).await;
     store
         .make_schedule_due_for_tests("default")
         .await
         .expect("due");
-    let slot = store
-        .get_schedule("default")
-        .await
-        .expect("get")
-        .expect("stored")
-        .next_run_at;
+    let slot = stored_schedule(&store).await.next_run_at;
     let (store, outcomes) = tick_at_once(store, 20).await;
     let mut jobs = Vec::new();
     for outcome in outcomes {
@@ -955,11 +939,7 @@ async fn concurrent_ticks_make_one_job_per_cron_slot(store: Store) {
     }
     assert_eq!(jobs.len(), 1, "one job for the slot: {jobs:?}");
     assert_eq!(store.active_jobs().await.expect("active").len(), 1);
-    let after = store
-        .get_schedule("default")
-        .await
-        .expect("get")
-        .expect("stored");
+    let after = stored_schedule(&store).await;
     assert_eq!(after.last_slot_at, Some(slot));
     assert_eq!(after.last_job_id, Some(jobs[0].id));
     // The next slot is the expression's next one after now: on the hour,
@@ -974,10 +954,7 @@ async fn concurrent_ticks_make_one_job_per_cron_slot(store: Store) {
 
 async fn cron_slots_missed_while_everything_was_down_make_one_run(store: Store) {
     let names = vec!["openrouter".to_owned()];
-    store
-        .ensure_schedule("default", &names, &hourly(), true, Duration::ZERO)
-        .await
-        .expect("schedule");
+    ensure(&store, &names, &hourly(), true, Duration::ZERO).await;
     // Three days of hourly slots missed.
     store
         .make_schedule_overdue_for_tests("default", Duration::from_secs(3 * 24 * 3600))
@@ -985,10 +962,7 @@ async fn cron_slots_missed_while_everything_was_down_make_one_run(store: Store) 
         .expect("overdue");
     // An engine starts: the overdue run waits for the start-up delay
     // (zero here) instead of running 72 times.
-    let restarted = store
-        .ensure_schedule("default", &names, &hourly(), true, Duration::ZERO)
-        .await
-        .expect("schedule");
+    let restarted = ensure(&store, &names, &hourly(), true, Duration::ZERO).await;
     assert!(restarted.next_run_at <= db_now(&store).await);
     let template = NewJob {
         triggered_by: "scheduler".into(),
@@ -1044,39 +1018,27 @@ async fn a_failed_cron_run_retries_before_its_next_slot_never_after(store: Store
     let names = vec!["openrouter".to_owned()];
     // A slot far ahead (the next 29 February): a 60 s retry comes first.
     let leap_day = Cadence::Cron(CronSchedule::parse("0 3 29 2 *").expect("cron"));
-    let slot = store
-        .ensure_schedule("default", &names, &leap_day, true, Duration::ZERO)
+    let slot = ensure(&store, &names, &leap_day, true, Duration::ZERO)
         .await
-        .expect("schedule")
         .next_run_at;
     store
         .record_schedule_result("default", false, Duration::from_secs(60))
         .await
         .expect("record");
-    let retried = store
-        .get_schedule("default")
-        .await
-        .expect("get")
-        .expect("stored");
+    let retried = stored_schedule(&store).await;
     let now = db_now(&store).await;
     assert!(retried.next_run_at < slot);
     assert!(retried.next_run_at - now <= time::Duration::seconds(60));
     assert_eq!(retried.consecutive_failures, 1);
     // An hourly slot comes before a two-day retry: the slot stays.
-    let slot = store
-        .ensure_schedule("default", &names, &hourly(), true, Duration::ZERO)
+    let slot = ensure(&store, &names, &hourly(), true, Duration::ZERO)
         .await
-        .expect("schedule")
         .next_run_at;
     store
         .record_schedule_result("default", false, Duration::from_secs(2 * 24 * 3600))
         .await
         .expect("record");
-    let kept = store
-        .get_schedule("default")
-        .await
-        .expect("get")
-        .expect("stored");
+    let kept = stored_schedule(&store).await;
     assert_eq!(kept.next_run_at, slot);
     assert_eq!(kept.consecutive_failures, 2);
 }
