@@ -23,9 +23,9 @@ use std::collections::HashMap;
 
 use diesel::backend::Backend;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, HasSqlType, Integer, Nullable, Text, Untyped};
+use diesel::sql_types::{BigInt, HasSqlType, Integer, Nullable, Text};
 use diesel_async::RunQueryDsl;
 use pricesync_domain::{
     CardComponent, ModelStatus, PriceCard, PriceComponent, PriceSource, PricingKind,
@@ -181,14 +181,7 @@ impl<'a> CardsAtQuery<'a> {
     }
 }
 
-impl QueryId for CardsAtQuery<'_> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl Query for CardsAtQuery<'_> {
-    type SqlType = Untyped;
-}
+crate::sql_types::raw_statement!(CardsAtQuery<'_>);
 
 impl<DB> QueryFragment<DB> for CardsAtQuery<'_>
 where

@@ -302,3 +302,21 @@ mod now_plus_tests {
         assert_eq!(DbNowPlus::millis(7).sqlite_modifier, "+0.007 seconds");
     }
 }
+
+/// Declares `$statement` (a hand-written `QueryFragment`) a statement whose
+/// rows are read by name (`QueryableByName`) and that diesel caches by its
+/// text, one prepared statement per text and connection, rather than by a
+/// static type id.
+macro_rules! raw_statement {
+    ($statement:ty) => {
+        impl diesel::query_builder::QueryId for $statement {
+            type QueryId = ();
+            const HAS_STATIC_QUERY_ID: bool = false;
+        }
+
+        impl diesel::query_builder::Query for $statement {
+            type SqlType = diesel::sql_types::Untyped;
+        }
+    };
+}
+pub(crate) use raw_statement;

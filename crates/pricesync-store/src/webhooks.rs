@@ -12,9 +12,9 @@
 
 use diesel::backend::Backend;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, HasSqlType, Text, Untyped};
+use diesel::sql_types::{BigInt, HasSqlType, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -906,15 +906,7 @@ struct ClaimDue<'a> {
     until: DbNowPlus,
 }
 
-impl QueryId for ClaimDue<'_> {
-    type QueryId = ();
-    // Cached by its text (one per backend).
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl Query for ClaimDue<'_> {
-    type SqlType = Untyped;
-}
+crate::sql_types::raw_statement!(ClaimDue<'_>);
 
 impl<DB> QueryFragment<DB> for ClaimDue<'_>
 where

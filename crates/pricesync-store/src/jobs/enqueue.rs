@@ -3,8 +3,8 @@
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Bool, Integer, Nullable, Text, Untyped};
+use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::sql_types::{Bool, Integer, Nullable, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use pricesync_domain::{JobState, ProviderId};
 use uuid::Uuid;
@@ -228,15 +228,7 @@ struct EnqueueInOneStatement<'a> {
     job: &'a QueuedJob<'a>,
 }
 
-impl QueryId for EnqueueInOneStatement<'_> {
-    type QueryId = ();
-    // Cached by its text.
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl Query for EnqueueInOneStatement<'_> {
-    type SqlType = Untyped;
-}
+crate::sql_types::raw_statement!(EnqueueInOneStatement<'_>);
 
 impl QueryFragment<Pg> for EnqueueInOneStatement<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {

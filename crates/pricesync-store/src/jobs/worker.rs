@@ -3,9 +3,9 @@
 
 use diesel::backend::Backend;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{HasSqlType, Text, Untyped};
+use diesel::sql_types::{HasSqlType, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use pricesync_domain::JobState;
 use uuid::Uuid;
@@ -157,15 +157,7 @@ struct ClaimNext<'a> {
     worker: &'a str,
 }
 
-impl QueryId for ClaimNext<'_> {
-    type QueryId = ();
-    // Cached by its text (one per backend).
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl Query for ClaimNext<'_> {
-    type SqlType = Untyped;
-}
+crate::sql_types::raw_statement!(ClaimNext<'_>);
 
 impl<DB> QueryFragment<DB> for ClaimNext<'_>
 where
