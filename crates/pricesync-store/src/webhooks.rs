@@ -760,50 +760,42 @@ impl Store {
             .filter(deliveries::id.eq(SqlUuid(id)))
             .filter(deliveries::state.eq(DeliveryState::Pending.as_str()))
             .filter(deliveries::claimed_by.eq(sender));
+        let (status, error, retry_in) = match outcome {
+            AttemptOutcome::Delivered { status } => (Some(*status), None, None),
+            AttemptOutcome::Failed {
+                status,
+                error,
+                retry_in,
+            } => (*status, Some(truncate_error(error)), *retry_in),
+        };
+        // The attempt's answer, and the claim released.
+        let answer = (
+            deliveries::last_status.eq(status.map(i32::from)),
+            deliveries::last_error.eq(error),
+            deliveries::claimed_by.eq(None::<String>),
+            deliveries::claimed_until.eq(None::<SqlTime>),
+        );
+        let ended = match outcome {
+            AttemptOutcome::Delivered { .. } => DeliveryState::Delivered,
+            AttemptOutcome::Failed { .. } => DeliveryState::Failed,
+        };
         let updated = on_conn!(self, writer, |conn| {
-            match outcome {
-                AttemptOutcome::Delivered { status } => {
+            match retry_in {
+                Some(retry_in) => {
                     diesel::update(mine)
                         .set((
-                            deliveries::state.eq(DeliveryState::Delivered.as_str()),
-                            deliveries::last_status.eq(Some(i32::from(*status))),
-                            deliveries::last_error.eq(None::<String>),
-                            deliveries::claimed_by.eq(None::<String>),
-                            deliveries::claimed_until.eq(None::<SqlTime>),
-                            deliveries::finished_at.eq(DbNow.nullable()),
+                            deliveries::next_attempt_at.eq(DbNowPlus::after(retry_in)),
+                            answer,
                         ))
                         .execute(conn)
                         .await?
                 }
-                AttemptOutcome::Failed {
-                    status,
-                    error,
-                    retry_in: Some(retry_in),
-                } => {
+                None => {
                     diesel::update(mine)
                         .set((
-                            deliveries::next_attempt_at.eq(DbNowPlus::after(*retry_in)),
-                            deliveries::last_status.eq(status.map(i32::from)),
-                            deliveries::last_error.eq(Some(truncate_error(error))),
-                            deliveries::claimed_by.eq(None::<String>),
-                            deliveries::claimed_until.eq(None::<SqlTime>),
-                        ))
-                        .execute(conn)
-                        .await?
-                }
-                AttemptOutcome::Failed {
-                    status,
-                    error,
-                    retry_in: None,
-                } => {
-                    diesel::update(mine)
-                        .set((
-                            deliveries::state.eq(DeliveryState::Failed.as_str()),
-                            deliveries::last_status.eq(status.map(i32::from)),
-                            deliveries::last_error.eq(Some(truncate_error(error))),
-                            deliveries::claimed_by.eq(None::<String>),
-                            deliveries::claimed_until.eq(None::<SqlTime>),
+                            deliveries::state.eq(ended.as_str()),
                             deliveries::finished_at.eq(DbNow.nullable()),
+                            answer,
                         ))
                         .execute(conn)
                         .await?
@@ -859,10 +851,10 @@ impl Store {
         row.map(DeliveryRecord::try_from).transpose()
     }
 
-    /// Sends a failed delivery again (its attempts start over); `false`
-    /// when it is not a failed delivery.
-    pub async fn retry_webhook_delivery(&self, id: Uuid) -> StoreResult<bool> {
-        let updated = on_conn!(self, writer, |conn| {
+    /// Sends a failed delivery again (its attempts start over); the
+    /// delivery as it now is, or `None` when it is not a failed delivery.
+    pub async fn retry_webhook_delivery(&self, id: Uuid) -> StoreResult<Option<DeliveryRecord>> {
+        let row: Option<DeliveryRow> = on_conn!(self, writer, |conn| {
             diesel::update(
                 deliveries::table
                     .filter(deliveries::id.eq(SqlUuid(id)))
@@ -874,10 +866,12 @@ impl Store {
                 deliveries::next_attempt_at.eq(DbNow),
                 deliveries::finished_at.eq(None::<SqlTime>),
             ))
-            .execute(conn)
-            .await?
+            .returning(DeliveryRow::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?
         });
-        Ok(updated == 1)
+        row.map(DeliveryRecord::try_from).transpose()
     }
 
     /// Deliveries not delivered yet.

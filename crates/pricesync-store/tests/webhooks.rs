@@ -277,14 +277,22 @@ async fn claims_keep_senders_apart_and_outcomes_are_guarded(store: Store) {
         .record_delivery_attempt(third[0].id, "s1", &gave_up)
         .await
         .expect("record"));
-    assert!(!store
-        .retry_webhook_delivery(second)
-        .await
-        .expect("a delivered one is not retried"));
-    assert!(store
+    assert_eq!(
+        store
+            .retry_webhook_delivery(second)
+            .await
+            .expect("a delivered one is not retried"),
+        None
+    );
+    let retried = store
         .retry_webhook_delivery(third[0].id)
         .await
-        .expect("retry"));
+        .expect("retry")
+        .expect("a failed one is");
+    assert_eq!(
+        (retried.id, retried.state, retried.attempts),
+        (third[0].id, DeliveryState::Pending, 0)
+    );
     let resent = claim(&store, "s2").await;
     assert_eq!(
         resent.iter().map(|d| d.id).collect::<Vec<_>>(),

@@ -376,7 +376,7 @@ pub(crate) async fn retry_delivery(
 ) -> Result<Json<Delivery>, ApiError> {
     let id = webhook_id(&path, "delivery")?;
     let store = engine.store();
-    if !store.retry_webhook_delivery(id).await? {
+    let Some(record) = store.retry_webhook_delivery(id).await? else {
         return Err(match store.webhook_delivery(id).await? {
             None => ApiError::NotFound(format!("no delivery {id}")),
             Some(record) => ApiError::Conflict(format!(
@@ -384,11 +384,7 @@ pub(crate) async fn retry_delivery(
                 record.state.as_str()
             )),
         });
-    }
+    };
     tracing::warn!(delivery = %id, by = %admin.label(), "failed webhook delivery sent again");
-    let record = store
-        .webhook_delivery(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no delivery {id}")))?;
     Ok(Json(Delivery::from(record)))
 }
