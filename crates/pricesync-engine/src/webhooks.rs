@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use pricesync_domain::webhook::{sign, SIGNATURE_HEADER};
+use pricesync_providers::http::{error_text, retry_after};
 use pricesync_store::{AttemptOutcome, DueDelivery};
 
 use crate::metrics;
@@ -149,22 +150,15 @@ async fn send(shared: &Shared, client: &reqwest::Client, delivery: DueDelivery) 
         },
         Ok(response) => {
             let status = response.status();
-            let asked = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
             AttemptOutcome::Failed {
                 status: Some(status.as_u16()),
                 error: format!("the endpoint answered {status}"),
-                retry_in: retry_in(asked),
+                retry_in: retry_in(retry_after(response.headers())),
             }
         }
         Err(e) => AttemptOutcome::Failed {
             status: None,
-            // Without the URL: it may carry credentials.
-            error: describe(&e.without_url()),
+            error: error_text(&e),
             retry_in: retry_in(None),
         },
     };
@@ -195,18 +189,6 @@ async fn send(shared: &Shared, client: &reqwest::Client, delivery: DueDelivery) 
         Err(e) => tracing::warn!(delivery = %delivery.id, error = %e,
             "cannot record a webhook delivery's outcome; it is sent again when its claim runs out"),
     }
-}
-
-/// A reqwest error and its causes, one line.
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// `wait` spread by ±20 %, so that deliveries failed together are not all

@@ -203,15 +203,16 @@ impl HttpClient {
         } else {
             // Connection refused, reset, or the body broke off: transient.
             Attempt::Retry {
-                error: FetchError::Connect(without_url(&error)),
+                error: FetchError::Connect(error_text(&error)),
                 wait: None,
             }
         }
     }
 }
 
-/// The error's message without the URL (which may carry query parameters).
-fn without_url(error: &reqwest::Error) -> String {
+/// The error's message and its causes, on one line, with its URL (which
+/// may carry query parameters or credentials) written `<url>`.
+pub fn error_text(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
     if let Some(url) = error.url() {
         text = text.replace(url.as_str(), "<url>");
