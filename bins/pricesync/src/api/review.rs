@@ -174,32 +174,17 @@ pub(crate) async fn held_changes(
                 .map_err(|e| ApiError::bad_parameter("status", e))
         })
         .transpose()?;
-    let uuid = |name: &str, value: Option<&str>| {
-        value
-            .map(|v| {
-                Uuid::parse_str(v)
-                    .map_err(|_| ApiError::bad_parameter(name, format!("{v:?} is not a UUID")))
-            })
-            .transpose()
-    };
     let records = engine
         .store()
         .list_held_changes(&HeldQuery {
             status,
             provider: provider_param(params.provider.as_deref())?,
-            sync_id: uuid("sync_id", params.sync_id.as_deref())?,
+            sync_id: super::params::uuid("sync_id", params.sync_id.as_deref())?,
             limit: limit + 1,
-            after: uuid("cursor", params.cursor.as_deref())?,
+            after: super::params::uuid("cursor", params.cursor.as_deref())?,
         })
         .await?;
     Ok(Json(HeldChangePage::page(records, limit as usize)))
-}
-
-fn held_id(text: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(text).map_err(|_| ApiError::BadRequest {
-        code: "invalid_id",
-        message: format!("{text:?} is not a held change id (a UUID)"),
-    })
 }
 
 async fn decide(
@@ -208,7 +193,7 @@ async fn decide(
     text: &str,
     decision: Decision,
 ) -> Result<Json<HeldChange>, ApiError> {
-    let id = held_id(text)?;
+    let id = super::params::path_id(text, "held change")?;
     let by = admin.label();
     match engine.store().decide_held_change(id, decision, &by).await? {
         DecideOutcome::Decided(record) => {

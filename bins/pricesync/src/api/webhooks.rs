@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
+use super::params::path_id;
 use super::types::webhooks::{
     parse_cursor, Delivery, DeliveryPage, NewWebhook, RegisteredWebhook, Webhook, WebhookChange,
     WebhookList,
@@ -33,13 +34,6 @@ fn invalid_body(message: String) -> ApiError {
 /// Where the endpoint `id` is read and changed.
 fn webhook_path(id: Uuid) -> String {
     format!("{}/webhooks/{id}", super::admin::SCOPE)
-}
-
-fn webhook_id(text: &str, what: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(text).map_err(|_| ApiError::BadRequest {
-        code: "invalid_id",
-        message: format!("{text:?} is not a {what} id (a UUID)"),
-    })
 }
 
 /// A URL's scheme, host and port, for logs.
@@ -208,7 +202,7 @@ pub(crate) async fn get_webhook(
     engine: web::Data<EngineHandle>,
     path: web::Path<String>,
 ) -> Result<Json<Webhook>, ApiError> {
-    let id = webhook_id(&path, "webhook")?;
+    let id = path_id(&path, "webhook")?;
     let record = engine
         .store()
         .webhook_endpoint(id)
@@ -237,7 +231,7 @@ pub(crate) async fn update_webhook(
     path: web::Path<String>,
     body: Json<WebhookChange>,
 ) -> Result<Json<Webhook>, ApiError> {
-    let id = webhook_id(&path, "webhook")?;
+    let id = path_id(&path, "webhook")?;
     let change = endpoint_change(body.into_inner())?;
     let record = engine
         .store()
@@ -280,7 +274,7 @@ pub(crate) async fn delete_webhook(
     admin: Admin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = webhook_id(&path, "webhook")?;
+    let id = path_id(&path, "webhook")?;
     if !engine.store().delete_webhook_endpoint(id).await? {
         return Err(ApiError::NotFound(format!("no webhook {id}")));
     }
@@ -330,14 +324,7 @@ pub(crate) async fn list_deliveries(
                 .map_err(|e| ApiError::bad_parameter("state", e))
         })
         .transpose()?;
-    let endpoint_id = params
-        .webhook_id
-        .as_deref()
-        .map(|v| {
-            Uuid::parse_str(v)
-                .map_err(|_| ApiError::bad_parameter("webhook_id", format!("{v:?} is not a UUID")))
-        })
-        .transpose()?;
+    let endpoint_id = super::params::uuid("webhook_id", params.webhook_id.as_deref())?;
     let before = params
         .cursor
         .as_deref()
@@ -374,7 +361,7 @@ pub(crate) async fn retry_delivery(
     admin: Admin,
     path: web::Path<String>,
 ) -> Result<Json<Delivery>, ApiError> {
-    let id = webhook_id(&path, "delivery")?;
+    let id = path_id(&path, "delivery")?;
     let store = engine.store();
     let Some(record) = store.retry_webhook_delivery(id).await? else {
         return Err(match store.webhook_delivery(id).await? {
