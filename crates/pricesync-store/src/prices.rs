@@ -682,8 +682,13 @@ impl Store {
                     .await?;
                 }
                 // The change feed's cursor before this write (writes are
-                // serialised by the catalogue lock), for `prices.changed`.
-                let changes_after = feed_cursor!(conn);
+                // serialised by the catalogue lock), for `prices.changed`:
+                // read only when the write adds to the history.
+                let changes_after = if rows.history.is_empty() && rows.statuses.is_empty() {
+                    None
+                } else {
+                    Some(feed_cursor!(conn))
+                };
                 for chunk in rows.history.chunks(MAX_ROWS_PER_STATEMENT) {
                     report.history_rows += BatchInsert {
                         rows: chunk,
@@ -704,7 +709,7 @@ impl Store {
                     .execute(conn)
                     .await?;
                 }
-                if report.history_rows + report.status_rows > 0 {
+                if let Some(changes_after) = changes_after {
                     record_event!(
                         conn,
                         WebhookEvent::PricesChanged,

@@ -349,14 +349,11 @@ impl Store {
     /// (`CatalogueWrites`), so every entry up to it is visible to a reader
     /// once it is: it is the change feed's cursor of "everything so far".
     pub async fn latest_history_id(&self) -> StoreResult<i64> {
-        use diesel::dsl::max;
-        let latest: Option<i64> = on_conn!(self, readers, |conn| {
-            model_pricing_history::table
-                .select(max(model_pricing_history::id))
-                .first(conn)
-                .await?
-        });
-        Ok(latest.unwrap_or(0))
+        Ok(on_conn!(
+            self,
+            readers,
+            |conn| crate::webhooks::feed_cursor!(conn)
+        ))
     }
 
     /// Whether a price history entry with this id exists: a change feed
