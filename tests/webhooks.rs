@@ -16,7 +16,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 #[path = "../bins/pricesync/tests/common/mod.rs"]
 mod common;
 
-use common::{free_port, sync, wait_for, Server, TestDatabase, E2E_TOKEN};
+use common::{admin_get, free_port, sync, wait_for, Server, TestDatabase, E2E_TOKEN};
 
 /// Fast retries and polls, so the outage is short.
 const FAST: [(&str, &str); 5] = [
@@ -28,15 +28,7 @@ const FAST: [(&str, &str); 5] = [
 ];
 
 async fn deliveries(http: &reqwest::Client, base: &str) -> Option<Vec<Value>> {
-    let page: Value = http
-        .get(format!("{base}/admin/pricing/webhooks/deliveries"))
-        .bearer_auth(E2E_TOKEN)
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
+    let page = admin_get(http, &format!("{base}/admin/pricing/webhooks/deliveries")).await?;
     page["deliveries"].as_array().cloned()
 }
 

@@ -432,19 +432,24 @@ pub async fn sync(http: &reqwest::Client, base: &str) -> String {
         .expect("JSON");
     let poll = format!("{base}{}", accepted["poll_url"].as_str().expect("poll url"));
     wait_for("the sync to complete", || async {
-        let sync: Value = http
-            .get(&poll)
-            .bearer_auth(E2E_TOKEN)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let sync = admin_get(http, &poll).await?;
         (sync["status"] == "completed").then_some(())
     })
     .await;
     accepted["sync_id"].as_str().expect("a sync id").to_owned()
+}
+
+/// `GET url` with the end-to-end admin token: its JSON body, or `None`
+/// when the server does not answer with JSON (yet), for [`wait_for`].
+pub async fn admin_get(http: &reqwest::Client, url: &str) -> Option<Value> {
+    http.get(url)
+        .bearer_auth(E2E_TOKEN)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
 }
 
 /// Polls `check` until it gives a value, for at most 30 s.
