@@ -100,23 +100,23 @@ impl Engine {
             .into_iter()
             .map(|f| (f.provider().as_str().to_owned(), f))
             .collect();
-        for provider in &config.provider_priority {
-            if !fetchers.contains_key(provider) {
-                return Err(EngineError::UnknownProvider {
-                    name: provider.clone(),
-                    known: fetchers.keys().cloned().collect(),
-                });
-            }
-        }
-        if config.scheduler.enabled {
-            for provider in &config.scheduler.providers {
-                if !fetchers.contains_key(provider) {
-                    return Err(EngineError::UnknownProvider {
-                        name: provider.clone(),
-                        known: fetchers.keys().cloned().collect(),
-                    });
-                }
-            }
+        // The priority list, and the scheduled providers when the
+        // scheduler runs, name only providers this engine can fetch.
+        let scheduled = if config.scheduler.enabled {
+            config.scheduler.providers.as_slice()
+        } else {
+            &[]
+        };
+        if let Some(unknown) = config
+            .provider_priority
+            .iter()
+            .chain(scheduled)
+            .find(|p| !fetchers.contains_key(*p))
+        {
+            return Err(EngineError::UnknownProvider {
+                name: unknown.clone(),
+                known: fetchers.keys().cloned().collect(),
+            });
         }
         validate(&config)?;
         let hooks = hooks.unwrap_or_else(|| Arc::new(NoHooks));
