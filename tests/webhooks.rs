@@ -7,7 +7,7 @@
 //! Processes are watched through conditions polled until a deadline;
 //! nothing waits on time for synchronisation.
 
-use pricesync_domain::webhook::{verify, SIGNATURE_HEADER};
+use pricesync_domain::webhook::{verify, DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use wiremock::matchers::{method, path};
@@ -117,11 +117,24 @@ async fn deliveries_survive_an_outage_and_a_restart(db: TestDatabase) {
         };
         let signature = header(SIGNATURE_HEADER);
         assert_eq!(
-            verify(secret.as_bytes(), &signature, &request.body, now, 300),
+            verify(
+                secret.as_bytes(),
+                &signature,
+                &request.body,
+                now,
+                DEFAULT_TOLERANCE_SECS
+            ),
             Ok(()),
             "{signature}"
         );
-        assert!(verify(b"another secret...", &signature, &request.body, now, 300).is_err());
+        assert!(verify(
+            b"another secret...",
+            &signature,
+            &request.body,
+            now,
+            DEFAULT_TOLERANCE_SECS
+        )
+        .is_err());
         assert_eq!(header("content-type"), "application/json");
         let body: Value = serde_json::from_slice(&request.body).expect("a JSON body");
         assert_eq!(header("Pricesync-Event"), body["type"]);

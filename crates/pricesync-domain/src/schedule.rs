@@ -4,7 +4,6 @@
 
 use std::cmp::Ordering;
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use croner::errors::CronError;
@@ -97,14 +96,6 @@ impl PartialEq for CronSchedule {
 }
 
 impl Eq for CronSchedule {}
-
-impl FromStr for CronSchedule {
-    type Err = CronScheduleError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
 
 /// A cron expression that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -38,7 +38,6 @@ mod worker;
 pub use config::{new_worker_id, EngineConfig, RetryBackoff, SchedulerConfig, WebhookConfig};
 pub use engine::{Engine, EngineError, EngineHandle, JobView, TriggerOutcome, TriggerRequest};
 pub use hooks::{NoHooks, SyncHooks, SyncPoint};
-pub use pricesync_domain::{Cadence, CronSchedule};
 pub use sync::{
     plan_price_list, sync_price_list, write_plan, ProviderSyncSummary, SyncOptions, SyncPlan,
 };
