@@ -474,6 +474,16 @@ macro_rules! record_event {
 }
 pub(crate) use record_event;
 
+/// A signing key is at least 16 characters long.
+fn check_secret(secret: &str) -> StoreResult<()> {
+    if secret.chars().count() < 16 {
+        return Err(StoreError::InvalidArgument(
+            "a webhook secret has at least 16 characters".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 /// The columns an [`EndpointChange`] sets; `None` fields are left alone.
 #[derive(AsChangeset, Default, PartialEq, Eq)]
 #[diesel(table_name = endpoints)]
@@ -569,11 +579,7 @@ impl Store {
         &self,
         endpoint: &NewEndpoint,
     ) -> StoreResult<EndpointRecord> {
-        if endpoint.secret.chars().count() < 16 {
-            return Err(StoreError::InvalidArgument(
-                "a webhook secret has at least 16 characters".to_owned(),
-            ));
-        }
+        check_secret(&endpoint.secret)?;
         let id = SqlUuid(Uuid::now_v7());
         let row: EndpointRow = on_conn!(self, writer, |conn| {
             diesel::insert_into(endpoints::table)
@@ -615,14 +621,8 @@ impl Store {
         id: Uuid,
         change: &EndpointChange,
     ) -> StoreResult<Option<EndpointRecord>> {
-        if change
-            .secret
-            .as_ref()
-            .is_some_and(|s| s.chars().count() < 16)
-        {
-            return Err(StoreError::InvalidArgument(
-                "a webhook secret has at least 16 characters".to_owned(),
-            ));
+        if let Some(secret) = &change.secret {
+            check_secret(secret)?;
         }
         let changeset = EndpointChangeset {
             url: change.url.as_deref(),
