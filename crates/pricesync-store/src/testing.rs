@@ -24,7 +24,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
-use crate::{DatabaseUrl, PoolConfig, Store};
+use pricesync_domain::{parse_decimal, ComponentKey, Meter, PriceSource, RawOffering, RawPricing};
+
+use crate::{DatabaseUrl, EnqueueOutcome, JobRecord, NewJob, PoolConfig, Store};
 
 /// The PostgreSQL tried when `TEST_DATABASE_URL` is not set.
 pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -488,6 +490,28 @@ impl Drop for TestDatabase {
                 .join();
             }
         }
+    }
+}
+
+/// Queues `job`, which the test expects to be accepted.
+pub async fn enqueued(store: &Store, job: &NewJob) -> JobRecord {
+    match store.enqueue_job(job).await.expect("enqueue") {
+        EnqueueOutcome::Enqueued(job) => job,
+        other => panic!("expected a new job, got {other:?}"),
+    }
+}
+
+/// A model offered by the API at one price: `usd` per input token.
+pub fn one_price(model: &str, usd: &str) -> RawOffering {
+    RawOffering {
+        provider_model_id: model.to_owned(),
+        display_name: None,
+        context_length: None,
+        source: PriceSource::Api,
+        pricing: RawPricing::Metered(vec![(
+            ComponentKey::base(Meter::InputTokens),
+            parse_decimal(usd).expect("a test price"),
+        )]),
     }
 }
 

@@ -8,9 +8,10 @@ use pricesync_domain::{
     PriceSource, PricingKind, ProviderId, ProviderRunStatus, RawOffering, RawPricing, ShrinkGuard,
     SkipReason, SkippedModel, StoredOffering, TimeWindow, ValidatedList, ValidationPolicy,
 };
+use pricesync_store::testing::enqueued;
 use pricesync_store::{
-    DecideOutcome, Decision, EnqueueOutcome, HeldQuery, HeldStatus, HistoryChange, HistoryQuery,
-    ModelQuery, NewJob, NewProviderLog, ReportQuery, StatusFilter, Store, WriteReport,
+    DecideOutcome, Decision, HeldQuery, HeldStatus, HistoryChange, HistoryQuery, ModelQuery,
+    NewJob, NewProviderLog, ReportQuery, StatusFilter, Store, WriteReport,
 };
 use uuid::Uuid;
 
@@ -841,20 +842,17 @@ async fn approving_a_move_from_zero_makes_a_free_model_metered(store: Store) {
 }
 
 async fn skips_and_a_dry_run_diff_are_recorded_per_provider(store: Store) {
-    let job = match store
-        .enqueue_job(&NewJob {
+    let job = enqueued(
+        &store,
+        &NewJob {
             providers: vec![provider("openrouter"), provider("together")],
             dry_run: true,
             triggered_by: "test".to_owned(),
             max_attempts: 3,
             schedule: None,
-        })
-        .await
-        .expect("enqueue")
-    {
-        EnqueueOutcome::Enqueued(job) => job,
-        other => panic!("not enqueued: {other:?}"),
-    };
+        },
+    )
+    .await;
     let claimed = store
         .claim_next_job("w")
         .await

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pricesync_domain::{
-    diff_price_lists, parse_decimal, validate_price_list, Cadence, ComponentKey, CronSchedule,
-    JobState, Meter, PriceSource, ProviderId, ProviderRunStatus, RawOffering, RawPricing,
-    ShrinkGuard, ValidationPolicy,
+    diff_price_lists, validate_price_list, Cadence, CronSchedule, JobState, ProviderId,
+    ProviderRunStatus, ShrinkGuard, ValidationPolicy,
 };
+use pricesync_store::testing::one_price;
 use pricesync_store::{
     CancelOutcome, EnqueueOutcome, HeartbeatOutcome, JobProgress, JobRecord, NewJob,
     NewProviderLog, ScheduleRecord, Store, StoreError, TickOutcome,
@@ -35,10 +35,7 @@ fn job(names: &[&str]) -> NewJob {
 }
 
 async fn enqueued(store: &Store, names: &[&str]) -> JobRecord {
-    match store.enqueue_job(&job(names)).await.expect("enqueue") {
-        EnqueueOutcome::Enqueued(job) => job,
-        other => panic!("expected a new job, got {other:?}"),
-    }
+    pricesync_store::testing::enqueued(store, &job(names)).await
 }
 
 // --- leases ------------------------------------------------------------------
@@ -90,21 +87,8 @@ async fn a_lease_has_one_holder_until_it_expires(store: Store) {
 async fn a_stale_fence_cannot_write_prices(store: Store) {
     let provider = ProviderId::parse("openrouter").expect("provider");
     let key = "pricing_sync:openrouter";
-    let price_list = |price: &str| {
-        validate_price_list(
-            [RawOffering {
-                provider_model_id: "m".into(),
-                display_name: None,
-                context_length: None,
-                source: PriceSource::Api,
-                pricing: RawPricing::Metered(vec![(
-                    ComponentKey::base(Meter::InputTokens),
-                    parse_decimal(price).expect("price"),
-                )]),
-            }],
-            &ValidationPolicy::default(),
-        )
-    };
+    let price_list =
+        |price: &str| validate_price_list([one_price("m", price)], &ValidationPolicy::default());
     let old = store
         .try_acquire_lease(key, "paused", "scheduler", TTL)
         .await

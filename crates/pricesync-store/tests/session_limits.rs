@@ -10,8 +10,8 @@ use pricesync_domain::{
     diff_price_lists, parse_decimal, validate_price_list, ComponentKey, Meter, PriceSource,
     ProviderId, RawOffering, RawPricing, ShrinkGuard, ValidationPolicy,
 };
-use pricesync_store::testing::TestDatabase;
-use pricesync_store::{DatabaseUrl, EnqueueOutcome, NewJob, PoolConfig, Store};
+use pricesync_store::testing::{enqueued, TestDatabase};
+use pricesync_store::{DatabaseUrl, NewJob, PoolConfig, Store};
 
 /// How long a test waits for what must happen promptly before failing.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -65,20 +65,17 @@ async fn rescue_does_not_queue_behind_a_frozen_writers_lease_row() {
         return;
     };
     let store = &db.store;
-    let job = match store
-        .enqueue_job(&NewJob {
+    let job = enqueued(
+        store,
+        &NewJob {
             providers: vec![ProviderId::parse("openrouter").expect("provider")],
             dry_run: false,
             triggered_by: "test".to_owned(),
             max_attempts: 3,
             schedule: None,
-        })
-        .await
-        .expect("enqueue")
-    {
-        EnqueueOutcome::Enqueued(job) => job,
-        other => panic!("not enqueued: {other:?}"),
-    };
+        },
+    )
+    .await;
     store
         .claim_next_job("frozen")
         .await

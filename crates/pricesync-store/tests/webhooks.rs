@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use pricesync_domain::{
-    diff_price_lists, parse_decimal, validate_price_list, ComponentKey, JobState, Meter,
-    PriceSource, ProviderId, ProviderRunStatus, RawOffering, RawPricing, ShrinkGuard,
+    diff_price_lists, validate_price_list, JobState, ProviderId, ProviderRunStatus, ShrinkGuard,
     ValidationPolicy,
 };
+use pricesync_store::testing::{enqueued, one_price};
 use pricesync_store::{
-    AttemptOutcome, DeliveryQuery, DeliveryState, DueDelivery, EndpointChange, EnqueueOutcome,
-    JobProgress, JobRecord, NewEndpoint, NewJob, NewProviderLog, Store, StoreError, WebhookEvent,
+    AttemptOutcome, DeliveryQuery, DeliveryState, DueDelivery, EndpointChange, JobProgress,
+    JobRecord, NewEndpoint, NewJob, NewProviderLog, Store, StoreError, WebhookEvent,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -38,17 +38,10 @@ async fn endpoint(store: &Store, events: Vec<WebhookEvent>) -> Uuid {
 /// Writes one model at `price` for openrouter, as a sync would.
 async fn write_price(store: &Store, price: &str) -> Uuid {
     let p = provider("openrouter");
-    let raw = RawOffering {
-        provider_model_id: "org/a".to_owned(),
-        display_name: None,
-        context_length: None,
-        source: PriceSource::Api,
-        pricing: RawPricing::Metered(vec![(
-            ComponentKey::base(Meter::InputTokens),
-            parse_decimal(price).expect("price"),
-        )]),
-    };
-    let list = validate_price_list(vec![raw], &ValidationPolicy::default());
+    let list = validate_price_list(
+        vec![one_price("org/a", price)],
+        &ValidationPolicy::default(),
+    );
     let stored = store.load_provider_prices(&p).await.expect("load");
     let diff = diff_price_lists(&stored, &list, ShrinkGuard::default());
     let sync_id = Uuid::now_v7();
@@ -61,20 +54,17 @@ async fn write_price(store: &Store, price: &str) -> Uuid {
 
 /// Queues a sync of openrouter by an admin.
 async fn enqueue(store: &Store, dry_run: bool) -> JobRecord {
-    match store
-        .enqueue_job(&NewJob {
+    enqueued(
+        store,
+        &NewJob {
             providers: vec![provider("openrouter")],
             dry_run,
             triggered_by: "admin:ops".to_owned(),
             max_attempts: 3,
             schedule: None,
-        })
-        .await
-        .expect("enqueue")
-    {
-        EnqueueOutcome::Enqueued(job) => job,
-        other => panic!("not enqueued: {other:?}"),
-    }
+        },
+    )
+    .await
 }
 
 async fn claim(store: &Store, sender: &str) -> Vec<DueDelivery> {
