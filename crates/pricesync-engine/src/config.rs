@@ -38,7 +38,8 @@ pub struct EngineConfig {
     pub max_attempts: u32,
     /// On shutdown, how long the running job may finish. Default 30 s.
     pub shutdown_grace: Duration,
-    /// Finished jobs older than this are pruned. Default 30 days.
+    /// Finished jobs, and webhook deliveries that ended, older than this
+    /// are pruned. Default 30 days.
     pub job_retention: Duration,
     /// Validation, shrink guard.
     pub sync: SyncOptions,

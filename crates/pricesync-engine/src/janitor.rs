@@ -1,5 +1,5 @@
 //! The janitor: rescues jobs of dead workers, removes expired leases, prunes
-//! old jobs and refreshes the job gauges. Runs at start-up and periodically.
+//! old jobs and ended webhook deliveries, and refreshes the gauges. Runs at start-up and periodically.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,6 +61,15 @@ pub(crate) async fn janitor_pass(shared: &Shared, prune: bool) -> usize {
             Ok(0) => {}
             Ok(n) => tracing::info!(jobs = n, "pruned old finished jobs"),
             Err(e) => tracing::warn!(error = %e, "cannot prune old jobs"),
+        }
+        match shared
+            .store
+            .prune_finished_deliveries(shared.config.job_retention)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deliveries = n, "pruned old webhook deliveries"),
+            Err(e) => tracing::warn!(error = %e, "cannot prune old webhook deliveries"),
         }
     }
     match shared.store.count_jobs_by_state().await {

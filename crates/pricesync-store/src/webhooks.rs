@@ -874,6 +874,23 @@ impl Store {
         row.map(DeliveryRecord::try_from).transpose()
     }
 
+    /// Deletes deliveries that ended (delivered, or failed for good)
+    /// `retention` or more ago; how many. Pending ones are kept, however
+    /// old.
+    pub async fn prune_finished_deliveries(
+        &self,
+        retention: std::time::Duration,
+    ) -> StoreResult<usize> {
+        Ok(on_conn!(self, writer, |conn| {
+            diesel::delete(
+                deliveries::table
+                    .filter(deliveries::finished_at.le(DbNowPlus::before(retention).nullable())),
+            )
+            .execute(conn)
+            .await?
+        }))
+    }
+
     /// Deliveries not delivered yet.
     pub async fn count_pending_deliveries(&self) -> StoreResult<u64> {
         let count: i64 = on_conn!(self, readers, |conn| {

@@ -318,6 +318,31 @@ async fn claims_keep_senders_apart_and_outcomes_are_guarded(store: Store) {
         page.iter().map(|d| d.id).collect::<Vec<_>>(),
         [states[1].id, states[2].id]
     );
+    // Pruning takes the ended deliveries older than the retention, never a
+    // pending one.
+    let day = Duration::from_secs(24 * 3600);
+    assert_eq!(
+        store.prune_finished_deliveries(day).await.expect("prune"),
+        0
+    );
+    assert_eq!(
+        store
+            .prune_finished_deliveries(Duration::ZERO)
+            .await
+            .expect("prune"),
+        1
+    );
+    let left = store
+        .list_webhook_deliveries(&DeliveryQuery {
+            limit: 10,
+            ..DeliveryQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        left.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [states[0].id, states[2].id]
+    );
 }
 
 async fn concurrent_senders_never_claim_the_same_delivery(store: Store) {
