@@ -2,118 +2,26 @@
 //! available), made deterministic with pause points: no sleep is used to
 //! wait for anything.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pricesync_domain::{
-    parse_decimal, ComponentKey, JobState, Meter, PriceSource, ProviderId, ProviderRunStatus,
-    RawOffering, RawPricing,
-};
+use pricesync_domain::{JobState, ProviderId, ProviderRunStatus};
 use pricesync_engine::{
     Engine, EngineConfig, EngineHandle, SchedulerConfig, SyncHooks, SyncPoint, TriggerOutcome,
     TriggerRequest,
 };
-use pricesync_providers::{FetchError, FetchedList, PriceFetcher};
+use pricesync_providers::{FetchError, PriceFetcher};
 use pricesync_store::{CancelOutcome, Store};
 use tokio::sync::{mpsc, Notify};
 use uuid::Uuid;
 
+mod common;
+
+use common::{list, TestFetcher};
+
 // --- test doubles ------------------------------------------------------------
-
-fn list(prices: &[(&str, &str)]) -> FetchedList {
-    FetchedList {
-        models: prices
-            .iter()
-            .map(|(id, price)| RawOffering {
-                provider_model_id: (*id).to_owned(),
-                display_name: None,
-                context_length: None,
-                source: PriceSource::Api,
-                pricing: RawPricing::Metered(vec![(
-                    ComponentKey::base(Meter::InputTokens),
-                    parse_decimal(price).expect("price"),
-                )]),
-            })
-            .collect(),
-        skipped: vec![],
-    }
-}
-
-/// Answers queued responses in order (then the last one again), optionally
-/// waiting at a gate, and counts concurrent fetches.
-struct TestFetcher {
-    provider: ProviderId,
-    responses: Mutex<VecDeque<Result<FetchedList, FetchError>>>,
-    gate: Option<Arc<Notify>>,
-    in_flight: AtomicUsize,
-    max_in_flight: AtomicUsize,
-    calls: AtomicUsize,
-}
-
-impl TestFetcher {
-    fn new(name: &str, responses: Vec<Result<FetchedList, FetchError>>) -> Arc<Self> {
-        Arc::new(Self {
-            provider: ProviderId::parse(name).expect("provider"),
-            responses: Mutex::new(responses.into()),
-            gate: None,
-            in_flight: AtomicUsize::new(0),
-            max_in_flight: AtomicUsize::new(0),
-            calls: AtomicUsize::new(0),
-        })
-    }
-
-    fn gated(name: &str, response: FetchedList, gate: Arc<Notify>) -> Arc<Self> {
-        Self::gated_each(name, vec![Ok(response)], gate)
-    }
-
-    /// Answers `responses` in turn, each fetch once `gate` lets it.
-    fn gated_each(
-        name: &str,
-        responses: Vec<Result<FetchedList, FetchError>>,
-        gate: Arc<Notify>,
-    ) -> Arc<Self> {
-        let mut fetcher = Self::new(name, responses);
-        if let Some(f) = Arc::get_mut(&mut fetcher) {
-            f.gate = Some(gate);
-        }
-        fetcher
-    }
-}
-
-#[async_trait]
-impl PriceFetcher for TestFetcher {
-    fn provider(&self) -> &ProviderId {
-        &self.provider
-    }
-
-    async fn fetch(&self) -> Result<FetchedList, FetchError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        struct Leave<'a>(&'a AtomicUsize);
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-        let _leave = Leave(&self.in_flight);
-        if let Some(gate) = &self.gate {
-            gate.notified().await;
-        }
-        let mut responses = self.responses.lock().expect("lock");
-        if responses.len() > 1 {
-            responses.pop_front().expect("non-empty")
-        } else {
-            responses
-                .front()
-                .cloned()
-                .unwrap_or_else(|| Ok(FetchedList::default()))
-        }
-    }
-}
 
 type Matcher = Box<dyn Fn(&SyncPoint) -> bool + Send + Sync>;
 

@@ -8,65 +8,28 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pricesync_domain::{
-    parse_decimal, Cadence, ComponentKey, CronSchedule, JobState, Meter, PriceSource, ProviderId,
-    RawOffering, RawPricing,
-};
+use pricesync_domain::{Cadence, CronSchedule, JobState};
 use pricesync_engine::{
     Engine, EngineConfig, EngineError, EngineHandle, RetryBackoff, SchedulerConfig, SyncHooks,
     SyncPoint, TriggerOutcome, TriggerRequest,
 };
-use pricesync_providers::{FetchError, FetchedList, PriceFetcher};
+use pricesync_providers::{FetchError, PriceFetcher};
 use pricesync_store::Store;
 use tokio::sync::{mpsc, Barrier};
 use uuid::Uuid;
 
-/// Answers one list, or fails every time.
-struct Fetcher {
-    provider: ProviderId,
-    fails: bool,
+mod common;
+
+use common::{list, TestFetcher};
+
+/// Answers one model at one price.
+fn ok(name: &str) -> Arc<dyn PriceFetcher> {
+    TestFetcher::new(name, vec![Ok(list(&[("m", "0.000001")]))])
 }
 
-impl Fetcher {
-    fn ok(name: &str) -> Arc<dyn PriceFetcher> {
-        Arc::new(Self {
-            provider: ProviderId::parse(name).expect("provider"),
-            fails: false,
-        })
-    }
-
-    fn failing(name: &str) -> Arc<dyn PriceFetcher> {
-        Arc::new(Self {
-            provider: ProviderId::parse(name).expect("provider"),
-            fails: true,
-        })
-    }
-}
-
-#[async_trait]
-impl PriceFetcher for Fetcher {
-    fn provider(&self) -> &ProviderId {
-        &self.provider
-    }
-
-    async fn fetch(&self) -> Result<FetchedList, FetchError> {
-        if self.fails {
-            return Err(FetchError::Timeout { seconds: 60 });
-        }
-        Ok(FetchedList {
-            models: vec![RawOffering {
-                provider_model_id: "m".to_owned(),
-                display_name: None,
-                context_length: None,
-                source: PriceSource::Api,
-                pricing: RawPricing::Metered(vec![(
-                    ComponentKey::base(Meter::InputTokens),
-                    parse_decimal("0.000001").expect("price"),
-                )]),
-            }],
-            skipped: vec![],
-        })
-    }
+/// Fails every time.
+fn failing(name: &str) -> Arc<dyn PriceFetcher> {
+    TestFetcher::new(name, vec![Err(FetchError::Timeout { seconds: 60 })])
 }
 
 /// Records the order in which providers took their lease (started), and
@@ -182,25 +145,9 @@ async fn engines_ticking_at_once_make_one_job_per_cron_slot(store: Store) {
     let (hooks_b, mut rx_b) = Recorder::new();
     let (hooks_c, mut rx_c) = Recorder::new();
     let engines = [
-        Arc::new(
-            start(
-                &store,
-                vec![Fetcher::ok("alpha")],
-                scheduled.clone(),
-                hooks_a,
-            )
-            .await,
-        ),
-        Arc::new(
-            start(
-                &store,
-                vec![Fetcher::ok("alpha")],
-                scheduled.clone(),
-                hooks_b,
-            )
-            .await,
-        ),
-        Arc::new(start(&store, vec![Fetcher::ok("alpha")], scheduled, hooks_c).await),
+        Arc::new(start(&store, vec![ok("alpha")], scheduled.clone(), hooks_a).await),
+        Arc::new(start(&store, vec![ok("alpha")], scheduled.clone(), hooks_b).await),
+        Arc::new(start(&store, vec![ok("alpha")], scheduled, hooks_c).await),
     ];
     let schedule = store
         .get_schedule("default")
@@ -262,13 +209,7 @@ async fn a_failed_scheduled_run_is_retried_by_the_configured_backoff(store: Stor
         ..SchedulerConfig::default()
     });
     let (hooks, mut rx) = Recorder::new();
-    let engine = start(
-        &store,
-        vec![Fetcher::failing("alpha")],
-        engine_config,
-        hooks,
-    )
-    .await;
+    let engine = start(&store, vec![failing("alpha")], engine_config, hooks).await;
     // 100 s, then ×3 = 300 s, then capped at 500 s.
     for (failures, expected) in [(1, 100), (2, 300), (3, 500)] {
         store
@@ -296,7 +237,7 @@ async fn a_failed_scheduled_run_is_retried_by_the_configured_backoff(store: Stor
 
 async fn a_jobs_providers_start_in_priority_order(store: Store) {
     let names = ["alpha", "beta", "gamma", "delta"];
-    let fetchers = || names.iter().map(|n| Fetcher::ok(n)).collect::<Vec<_>>();
+    let fetchers = || names.iter().map(|n| ok(n)).collect::<Vec<_>>();
     for parallelism in [1, 2] {
         // Two at a time, the priority pair is held until both have started.
         let (hooks, mut rx) = if parallelism == 2 {
@@ -354,14 +295,7 @@ async fn an_unknown_priority_provider_is_refused_at_start(store: Store) {
             ..SchedulerConfig::default()
         })
     };
-    match Engine::start(
-        store,
-        vec![Fetcher::ok("alpha")],
-        engine_config,
-        Some(hooks),
-    )
-    .await
-    {
+    match Engine::start(store, vec![ok("alpha")], engine_config, Some(hooks)).await {
         Err(EngineError::UnknownProvider { name, known }) => {
             assert_eq!((name.as_str(), known), ("nosuch", vec!["alpha".to_owned()]));
         }
