@@ -11,8 +11,8 @@ use pricesync_domain::{
 };
 use pricesync_store::testing::{enqueued, one_price};
 use pricesync_store::{
-    AttemptOutcome, DeliveryQuery, DeliveryState, DueDelivery, EndpointChange, JobProgress,
-    JobRecord, NewEndpoint, NewJob, NewProviderLog, Store, StoreError, WebhookEvent,
+    AttemptOutcome, DeliveryQuery, DeliveryRecord, DeliveryState, DueDelivery, EndpointChange,
+    JobProgress, JobRecord, NewEndpoint, NewJob, NewProviderLog, Store, StoreError, WebhookEvent,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -74,6 +74,17 @@ async fn claim(store: &Store, sender: &str) -> Vec<DueDelivery> {
         .expect("claim")
 }
 
+/// The deliveries `query` selects, up to 100 (its own limit is ignored).
+async fn deliveries(store: &Store, query: DeliveryQuery) -> Vec<DeliveryRecord> {
+    store
+        .list_webhook_deliveries(&DeliveryQuery {
+            limit: 100,
+            ..query
+        })
+        .await
+        .expect("deliveries")
+}
+
 fn body(delivery: &DueDelivery) -> Value {
     serde_json::from_str(&delivery.payload).expect("a JSON payload")
 }
@@ -127,13 +138,7 @@ async fn endpoints_keep_their_secret_and_want_their_events(store: Store) {
     // Removing an endpoint removes its deliveries.
     assert!(store.delete_webhook_endpoint(all).await.expect("delete"));
     assert!(!store.delete_webhook_endpoint(all).await.expect("delete"));
-    let left = store
-        .list_webhook_deliveries(&DeliveryQuery {
-            limit: 100,
-            ..DeliveryQuery::default()
-        })
-        .await
-        .expect("deliveries");
+    let left = deliveries(&store, DeliveryQuery::default()).await;
     assert!(left.is_empty(), "{left:?}");
 }
 
@@ -220,14 +225,14 @@ async fn claims_keep_senders_apart_and_outcomes_are_guarded(store: Store) {
         .await
         .expect("record"));
     assert!(claim(&store, "s2").await.is_empty());
-    let listed = store
-        .list_webhook_deliveries(&DeliveryQuery {
+    let listed = deliveries(
+        &store,
+        DeliveryQuery {
             state: Some(DeliveryState::Pending),
-            limit: 10,
             ..DeliveryQuery::default()
-        })
-        .await
-        .expect("list");
+        },
+    )
+    .await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].attempts, 1);
     assert_eq!(listed[0].last_status, Some(503));
@@ -289,13 +294,7 @@ async fn claims_keep_senders_apart_and_outcomes_are_guarded(store: Store) {
         [third[0].id]
     );
     assert_eq!(resent[0].attempt, 1);
-    let states = store
-        .list_webhook_deliveries(&DeliveryQuery {
-            limit: 10,
-            ..DeliveryQuery::default()
-        })
-        .await
-        .expect("list");
+    let states = deliveries(&store, DeliveryQuery::default()).await;
     assert_eq!(
         states.iter().map(|d| d.state).collect::<Vec<_>>(),
         [
@@ -306,14 +305,14 @@ async fn claims_keep_senders_apart_and_outcomes_are_guarded(store: Store) {
         "newest first"
     );
     // Paging: after the newest, the two older ones.
-    let page = store
-        .list_webhook_deliveries(&DeliveryQuery {
+    let page = deliveries(
+        &store,
+        DeliveryQuery {
             before: Some((states[0].created_at, states[0].id)),
-            limit: 10,
             ..DeliveryQuery::default()
-        })
-        .await
-        .expect("page");
+        },
+    )
+    .await;
     assert_eq!(
         page.iter().map(|d| d.id).collect::<Vec<_>>(),
         [states[1].id, states[2].id]
@@ -332,13 +331,7 @@ async fn claims_keep_senders_apart_and_outcomes_are_guarded(store: Store) {
             .expect("prune"),
         1
     );
-    let left = store
-        .list_webhook_deliveries(&DeliveryQuery {
-            limit: 10,
-            ..DeliveryQuery::default()
-        })
-        .await
-        .expect("list");
+    let left = deliveries(&store, DeliveryQuery::default()).await;
     assert_eq!(
         left.iter().map(|d| d.id).collect::<Vec<_>>(),
         [states[0].id, states[2].id]
@@ -389,15 +382,15 @@ async fn a_paused_endpoint_keeps_its_events_until_it_resumes(store: Store) {
         claim(&store, "s1").await.is_empty(),
         "a paused endpoint's deliveries are not sent"
     );
-    let waiting = store
-        .list_webhook_deliveries(&DeliveryQuery {
+    let waiting = deliveries(
+        &store,
+        DeliveryQuery {
             state: Some(DeliveryState::Pending),
             endpoint_id: Some(id),
-            before: None,
-            limit: 10,
-        })
-        .await
-        .expect("list");
+            ..DeliveryQuery::default()
+        },
+    )
+    .await;
     assert_eq!(waiting.len(), 2, "events are recorded while paused");
     assert!(waiting.iter().all(|d| d.attempts == 0));
 
